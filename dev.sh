@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# osteo-desktop developer entry point: every command first makes sure the environment is set up.
+#   ./dev.sh demo     set up, then open the viewer on the bundled demo film and bundled weights
+#   ./dev.sh test     set up, then run the whole test suite (what CI runs)
+#   ./dev.sh setup    set up only
+#   ./dev.sh screen … run osteo-screen with the given arguments
+#   ./dev.sh train …  run osteo-train with the given arguments
+#   ./dev.sh bench    run the benchmarks
+#   ./dev.sh run CMD… run any command inside the environment
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=${OSTEO_VENV:-$ROOT/.venv}
+
+find_python() {
+  for p in python3.13 python3.12 python3.11 python3 python; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  echo "dev.sh: Python 3.11 or newer is required (none found on PATH)." >&2
+  return 1
+}
+
+stamp() { cat pyproject.toml requirements/*.txt | sha256sum | cut -c1-16; }
+
+install_system_libs() {
+  # Qt 6's xcb platform needs libxcb-cursor0 & co.; install them where we can (root + apt), else say so.
+  [ "$(uname -s)" = Linux ] || return 0
+  command -v apt-get >/dev/null 2>&1 || return 0
+  local need=()
+  for lib in libxcb-cursor.so.0 libxkbcommon-x11.so.0 libEGL.so.1 libfontconfig.so.1 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-shape.so.0 libxcb-render-util.so.0 libxcb-image.so.0 libGL.so.1; do
+    ldconfig -p 2>/dev/null | grep -q "$lib" || need+=("$lib")
+  done
+  [ ${#need[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ]; then
+    echo "dev.sh: installing system libraries Qt needs (${need[*]})" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 \
+      libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0 >/dev/null) \
+      || echo "dev.sh: could not install them; the viewer may only run with QT_QPA_PLATFORM=offscreen" >&2
+  else
+    echo "dev.sh: the viewer may need: sudo apt-get install libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1" >&2
+  fi
+}
+
+setup() {
+  local want; want=$(stamp)
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.osteo-stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  local py; py=$(find_python)
+  echo "dev.sh: setting up $VENV (first run takes a few minutes)" >&2
+  "$py" -m venv "$VENV"
+  local pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+  "${pip[@]}" install -c requirements/constraints.txt -r requirements/dev.txt 2> >(grep -v "^WARNING: Location" >&2)
+  # grad-cam's own requirements pull opencv-python (GUI build); ours is opencv-python-headless.
+  "${pip[@]}" install --no-deps -c requirements/constraints.txt grad-cam 2> >(grep -v "^WARNING: Location" >&2)
+  "${pip[@]}" install --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
+  echo "$want" > "$VENV/.osteo-stamp"
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  setup) setup; install_system_libs ;;
+  demo)
+    setup; install_system_libs
+    if [ "$(uname -s)" = Linux ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -z "${QT_QPA_PLATFORM:-}" ]; then
+      mkdir -p out
+      echo "dev.sh: no display found; screening the demo film off-screen and saving out/demo_screenshot.png" >&2
+      QT_QPA_PLATFORM=offscreen exec "$VENV/bin/osteo-desktop" --demo --screenshot out/demo_screenshot.png --exit-after-result "$@"
+    fi
+    exec "$VENV/bin/osteo-desktop" --demo "$@" ;;
+  test)
+    setup
+    export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
+    exec "$VENV/bin/python" -m pytest "$@" ;;
+  screen) setup; exec "$VENV/bin/osteo-screen" "$@" ;;
+  train) setup; exec "$VENV/bin/osteo-train" "$@" ;;
+  bench) setup; exec "$VENV/bin/python" bench/run_all.py "$@" ;;
+  run) setup; PATH="$VENV/bin:$PATH" exec "$@" ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
+esac
