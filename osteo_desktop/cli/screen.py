@@ -1,0 +1,282 @@
+"""`osteo-screen`: screen radiographs from the command line (no window, no Qt).
+
+    osteo-screen PATH... [--out DIR] [--json] [--device auto|cpu|cuda] [--bundle DIR]
+                 [--pdf [--anonymize] [--page-size A4|Letter]] [--dicom-sr] [--dicom-sc] [--force]
+
+Exit status: 0 every film screened, 1 at least one film failed (the others are still processed),
+2 bad usage or nothing to screen, 3 no usable model bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import INTENDED_USE, __version__
+from ..core.errors import BundleError, OsteoError
+
+log = logging.getLogger("osteo_desktop.cli")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUNDLE = 0, 1, 2, 3
+
+
+@dataclass
+class FilmOutcome:
+    path: Path
+    film: Any = None
+    prediction: Any = None
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and self.prediction is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "file": str(self.path),
+            "status": "ok" if self.ok else "error",
+            "error": self.error,
+            "probabilities": None,
+            "low_bmd_score": None,
+            "decision": None,
+            "threshold": None,
+            "model": None,
+            "device": None,
+            "warnings": list(self.warnings),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+        if self.film is not None:
+            from ..core.anatomy import anatomy_of
+
+            ids = self.film.ids
+            d["image"] = {
+                "rows": self.film.shape[0],
+                "cols": self.film.shape[1],
+                "format": self.film.source_format,
+                "transfer_syntax": self.film.transfer_syntax,
+                "modality": ids.modality,
+                "body_part": ids.body_part,
+                "view": ids.view_position,
+                "laterality": ids.laterality,
+                "anatomy": anatomy_of(self.film),
+                "pixel_spacing_source": self.film.spacing.source.value,
+            }
+        if self.prediction is not None:
+            p = self.prediction.to_dict()
+            for k in ("probabilities", "low_bmd_score", "decision", "threshold", "model", "device"):
+                d[k] = p[k]
+            d["decision_text"] = p["decision_text"]
+            d["predicted_class"] = p["predicted_class"]
+            d["threshold_goal"] = p["threshold_goal"]
+            d["gradcam"] = p["gradcam"]
+        if self.outputs:
+            d["outputs"] = list(self.outputs)
+        d["intended_use"] = INTENDED_USE
+        return d
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="osteo-screen",
+        description="Screen knee and spine radiographs for low bone density. " + INTENDED_USE,
+        epilog="Exit status: 0 all films screened; 1 some failed; 2 usage error; 3 no usable model bundle.",
+    )
+    ap.add_argument("paths", nargs="+", metavar="PATH", help="DICOM/PNG/JPEG/TIFF files or folders (recursed)")
+    ap.add_argument("--out", type=Path, metavar="DIR", help="write <stem>_film.png, <stem>_overlay.png and <stem>.json per film")
+    ap.add_argument("--json", action="store_true", help="print one JSON object per film on stdout")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
+    ap.add_argument("--bundle", type=Path, metavar="DIR", help="model bundle folder (default: the bundled model_weights/)")
+    ap.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM heatmap")
+    ap.add_argument("--pdf", action="store_true", help="with --out: one PDF screening report per patient")
+    ap.add_argument("--anonymize", action="store_true", help="reports without name, birth date or IDs (stable pseudonym)")
+    ap.add_argument("--page-size", default="A4", choices=["A4", "Letter"], help="PDF page size")
+    ap.add_argument("--dicom-sr", action="store_true", help="with --out: a DICOM Structured Report per film")
+    ap.add_argument("--dicom-sc", action="store_true", help="with --out: a DICOM Secondary Capture with the heatmap per film")
+    ap.add_argument("--force", action="store_true", help="overwrite existing reports")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks for internal errors)")
+    ap.add_argument("--version", action="version", version=f"osteo-screen {__version__}")
+    return ap
+
+
+def _unique_stems(paths: list[Path]) -> dict[Path, str]:
+    """Output stems per input; films with the same file stem get _2, _3... in input order."""
+    seen: dict[str, int] = {}
+    stems: dict[Path, str] = {}
+    for p in paths:
+        base = p.stem if p.suffix else p.name
+        n = seen.get(base, 0) + 1
+        seen[base] = n
+        stems[p] = base if n == 1 else f"{base}_{n}"
+    return stems
+
+
+def _write_outputs(outcome: FilmOutcome, out_dir: Path, stem: str, sources: set[Path]) -> None:
+    import cv2
+
+    from ..core.atomic import atomic_write_bytes, atomic_write_text
+    from ..core.display import render, to_uint8
+    from ..core.overlay import blend, with_colorbar
+
+    film, pred = outcome.film, outcome.prediction
+    targets = {
+        "film": out_dir / f"{stem}_film.png",
+        "overlay": out_dir / f"{stem}_overlay.png",
+        "json": out_dir / f"{stem}.json",
+    }
+    for t in targets.values():
+        if t.resolve() in sources:
+            raise OsteoError(f"{t}: output would overwrite a source film; choose another --out folder.")
+    shown = to_uint8(render(film))
+    ok, png = cv2.imencode(".png", shown)
+    atomic_write_bytes(targets["film"], png.tobytes())
+    rgb = with_colorbar(blend(shown, pred.cam), empty=pred.cam is None)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    atomic_write_bytes(targets["overlay"], png.tobytes())
+    outcome.outputs += [str(targets["film"]), str(targets["overlay"]), str(targets["json"])]
+    atomic_write_text(targets["json"], json.dumps(outcome.to_dict(), indent=2) + "\n")
+
+
+def screen_paths(args: argparse.Namespace) -> int:
+    from ..core.discovery import find_films
+    from ..core.loading import load_film
+
+    films = find_films(args.paths)
+    if not films:
+        log.error("no films found in %s", " ".join(map(str, args.paths)))
+        return EXIT_USAGE
+    if (args.pdf or args.dicom_sr or args.dicom_sc) and not args.out:
+        log.error("--pdf, --dicom-sr and --dicom-sc need --out DIR")
+        return EXIT_USAGE
+
+    from ..core.inference import Screener
+
+    try:
+        screener = Screener(args.bundle, device=args.device)
+    except BundleError as e:
+        log.error("%s", e)
+        return EXIT_BUNDLE
+    log.info("model %s %s on %s", screener.model_info.name, screener.model_info.version, screener.device)
+
+    out_dir: Path | None = args.out
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    sources = {p.resolve() for p in films}
+    stems = _unique_stems(films)
+    outcomes: list[FilmOutcome] = []
+    bar = None
+    if len(films) > 1 and not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(films), unit="film", file=sys.stderr, desc="screening")
+    for path in films:
+        outcome = FilmOutcome(path)
+        t0 = time.perf_counter()
+        try:
+            t = time.perf_counter()
+            outcome.film = load_film(path)
+            outcome.timings_ms["load"] = (time.perf_counter() - t) * 1000
+            outcome.warnings += outcome.film.warnings
+            pred = screener.screen(outcome.film, gradcam=not args.no_gradcam)
+            outcome.prediction = pred
+            outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
+            outcome.timings_ms.update({f"screen_{k}": v for k, v in pred.timings_ms.items()})
+            if out_dir is not None:
+                t = time.perf_counter()
+                _write_outputs(outcome, out_dir, stems[path], sources)
+                outcome.timings_ms["write"] = (time.perf_counter() - t) * 1000
+        except OsteoError as e:
+            outcome.error = str(e)
+            log.error("%s", e)
+        except MemoryError:
+            outcome.error = f"{path}: not enough memory to screen this film."
+            log.error("%s", outcome.error)
+        except Exception as e:  # never a traceback for one bad film; the others go on
+            outcome.error = f"{path}: unexpected error ({type(e).__name__}: {e}). Run with -v and report it."
+            log.error("%s", outcome.error, exc_info=args.verbose)
+        outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        for w in outcome.warnings:
+            log.warning("%s", w)
+        if args.json:
+            sys.stdout.write(json.dumps(outcome.to_dict()) + "\n")
+            sys.stdout.flush()
+        elif outcome.ok and not args.quiet:
+            p = outcome.prediction
+            probs = ", ".join(f"{k} {v:.2f}" for k, v in p.probabilities.items())
+            msg = f"{path}: {p.decision_text} (low-BMD score {p.low_bmd_score:.2f} vs threshold {p.threshold:.2f}; {probs})"
+            (bar.write(msg, file=sys.stdout) if bar else print(msg))
+        outcomes.append(outcome)
+        if bar:
+            bar.update(1)
+    if bar:
+        bar.close()
+
+    if out_dir is not None and (args.pdf or args.dicom_sr or args.dicom_sc):
+        if not _write_reports(args, outcomes, screener, out_dir):
+            return EXIT_FAILED
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path) -> bool:
+    from ..core import reports
+
+    ok = True
+    if args.pdf:
+        items = [reports.ScreenedFilm(o.film, o.prediction, o.error) for o in outcomes if o.film is not None]
+        try:
+            written = reports.write_patient_reports(
+                items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size
+            )
+            for p in written:
+                log.info("report written: %s", p)
+        except OsteoError as e:
+            log.error("%s", e)
+            ok = False
+    for o in outcomes:
+        if not o.ok:
+            continue
+        stem = _unique_stems([x.path for x in outcomes])[o.path]
+        try:
+            if args.dicom_sr:
+                reports.write_dicom_sr(o.film, o.prediction, screener.bundle, out_dir / f"{stem}_sr.dcm", force=args.force)
+            if args.dicom_sc:
+                reports.write_dicom_sc(o.film, o.prediction, out_dir / f"{stem}_sc.dcm", force=args.force)
+        except OsteoError as e:
+            log.error("%s", e)
+            ok = False
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else (logging.ERROR if args.quiet else logging.INFO),
+        format="%(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("pydicom").setLevel(logging.ERROR)
+    try:
+        return screen_paths(args)
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except OsteoError as e:
+        log.error("%s", e)
+        return EXIT_FAILED
+    except Exception as e:
+        log.error("internal error: %s: %s (run with -v for details)", type(e).__name__, e, exc_info=args.verbose)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

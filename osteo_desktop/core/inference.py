@@ -1,0 +1,254 @@
+"""Screening one film: class probabilities, low-bone-density score and Grad-CAM from one pass.
+
+`Screener` loads a bundle once (weights verified by sha256) and screens films on CUDA when
+available, else on the CPU. `Screener.screen` is a pure `run(data, progress, should_cancel)` style
+function: no Qt, safe to call from a worker thread (calls are serialised by a lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .. import INTENDED_USE
+from .anatomy import anatomy_warnings
+from .bundle import Bundle, read_bundle
+from .errors import InferenceError, OsteoError
+from .film import Film
+from .preprocessing import map_to_source, preprocess_film
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+CancelFn = Callable[[], bool]
+
+DECISION_POSITIVE = "low_bmd_suspected"
+DECISION_NEGATIVE = "low_bmd_not_suspected"
+DECISION_TEXT = {
+    DECISION_POSITIVE: "Low bone density suspected: consider referral for DXA",
+    DECISION_NEGATIVE: "Low bone density not suspected at the operating point (this does not rule it out)",
+}
+CAM_OK, CAM_EMPTY, CAM_OFF = "ok", "empty", "off"
+_CAM_EPS = 1e-7
+
+
+class Cancelled(OsteoError):
+    """The caller asked to stop (a newer request superseded this one, or the user cancelled)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    sha256: str
+    architecture: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "architecture": self.architecture}
+
+
+@dataclass
+class Prediction:
+    class_names: tuple[str, ...]
+    probabilities: dict[str, float]
+    predicted_class: str
+    low_bmd_score: float
+    threshold: float
+    threshold_goal: str
+    decision: str
+    model: ModelInfo
+    device: str
+    cam: np.ndarray | None = None  # float32 [0, 1] on the film's own pixel grid; None when off/empty
+    cam_status: str = CAM_OFF
+    warnings: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def decision_text(self) -> str:
+        return DECISION_TEXT[self.decision]
+
+    @property
+    def positive(self) -> bool:
+        return self.decision == DECISION_POSITIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
+            "predicted_class": self.predicted_class,
+            "low_bmd_score": round(self.low_bmd_score, 6),
+            "decision": self.decision,
+            "decision_text": self.decision_text,
+            "threshold": self.threshold,
+            "threshold_goal": self.threshold_goal,
+            "model": self.model.to_dict(),
+            "device": self.device,
+            "gradcam": self.cam_status,
+            "warnings": list(self.warnings),
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "intended_use": INTENDED_USE,
+        }
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """'auto' -> 'cuda' when a GPU is usable, else 'cpu'. An explicit 'cuda' without a GPU is an error."""
+    import torch
+
+    req = (requested or "auto").lower()
+    if req == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if req.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InferenceError("CUDA was requested (--device cuda) but no usable GPU/driver was found; use --device cpu or auto.")
+        return req
+    if req == "cpu":
+        return "cpu"
+    raise InferenceError(f"unknown device {requested!r}: use auto, cpu or cuda.")
+
+
+def _find_cam_layer(model: "torch.nn.Module", configured: str) -> "torch.nn.Module":
+    import torch
+
+    if configured:
+        try:
+            return model.get_submodule(configured)
+        except AttributeError as e:
+            raise InferenceError(f"bundle names Grad-CAM layer {configured!r}, which the model does not have") from e
+    for name in ("bn2", "conv_head", "final_conv", "features"):
+        m = getattr(model, name, None)
+        if isinstance(m, torch.nn.Module) and not isinstance(m, torch.nn.Identity):
+            return m
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    if not convs:
+        raise InferenceError("the model has no convolution layer for Grad-CAM")
+    return convs[-1]
+
+
+class Screener:
+    """A loaded bundle on a device. Create once; `screen` many films."""
+
+    def __init__(self, bundle: Bundle | str | None = None, device: str = "auto"):
+        t0 = time.perf_counter()
+        self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        from .model import load_model
+
+        self._model = load_model(self.bundle)
+        self.device = "cpu"
+        self._lock = threading.Lock()
+        self._move_to(resolve_device(device))
+        cfg = self.bundle.config
+        self.model_info = ModelInfo(cfg.name, cfg.version, cfg.sha256, cfg.architecture)
+        self._cam_layer = _find_cam_layer(self._model, cfg.gradcam_layer)
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        log.info("model %s %s loaded on %s in %.0f ms", cfg.name, cfg.version, self.device, self.load_ms)
+
+    def _move_to(self, device: str) -> None:
+        self._model.to(device)
+        self.device = device
+
+    # -- the one pass ------------------------------------------------------------------------
+    def _forward(self, x: "torch.Tensor", gradcam: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Logits (1, C) and, when asked, the Grad-CAM map on the input grid from the SAME forward."""
+        import torch
+
+        if not gradcam:
+            with torch.inference_mode():
+                return self._model(x).float().cpu().numpy(), None, 0.0
+        from pytorch_grad_cam import GradCAM
+
+        raw_max = [0.0]
+
+        class _RecordingGradCAM(GradCAM):
+            def get_cam_image(self, *a, **k):  # weights x activations, before ReLU/normalisation
+                img = super().get_cam_image(*a, **k)
+                raw_max[0] = max(raw_max[0], float(np.maximum(img, 0).max()))
+                return img
+
+        cam = _RecordingGradCAM(model=self._model, target_layers=[self._cam_layer])
+        try:
+            maps = cam(input_tensor=x, targets=None)  # targets=None: the predicted (top) class
+            logits = cam.outputs.detach().float().cpu().numpy()
+        finally:
+            cam.activations_and_grads.release()
+        return logits, maps[0].astype(np.float32), raw_max[0]
+
+    def screen(
+        self,
+        film: Film,
+        *,
+        gradcam: bool = True,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> Prediction:
+        import torch
+
+        def step(frac: float, what: str) -> None:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"{film.display_name}: screening cancelled")
+            if progress is not None:
+                progress(frac, what)
+
+        cfg = self.bundle.config
+        timings: dict[str, float] = {}
+        warnings = list(anatomy_warnings(film))
+        step(0.0, "preprocessing")
+        t = time.perf_counter()
+        arr, geom = preprocess_film(film, cfg.preprocessing)
+        timings["preprocess"] = (time.perf_counter() - t) * 1000
+        step(0.2, "running the model")
+        with self._lock:
+            t = time.perf_counter()
+            try:
+                x = torch.from_numpy(arr[None]).to(self.device)
+                logits, cam_in, raw_max = self._forward(x, gradcam)
+            except RuntimeError as e:
+                if not self.device.startswith("cuda"):
+                    raise InferenceError(f"{film.display_name}: the model failed on the CPU ({e})") from e
+                log.warning("CUDA inference failed (%s); falling back to CPU", e)
+                warnings.append(f"CUDA failed ({str(e).splitlines()[0][:120]}); screened on the CPU instead.")
+                self._move_to("cpu")
+                x = torch.from_numpy(arr[None])
+                logits, cam_in, raw_max = self._forward(x, gradcam)
+            if self.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            timings["model"] = (time.perf_counter() - t) * 1000
+        step(0.8, "mapping the heatmap")
+        t = time.perf_counter()
+        z = logits[0].astype(np.float64) / cfg.temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        probs = {name: float(v) for name, v in zip(cfg.class_names, p)}
+        low = float(sum(probs[c] for c in cfg.low_bmd_classes))
+        cam_status, cam = CAM_OFF, None
+        if cam_in is not None:
+            if raw_max <= _CAM_EPS or not np.isfinite(cam_in).all() or float(cam_in.max()) <= _CAM_EPS:
+                cam_status = CAM_EMPTY
+                warnings.append("Grad-CAM map is all zero for this film: no attention map is shown.")
+            else:
+                cam = np.clip(map_to_source(cam_in, geom), 0.0, 1.0)
+                cam_status = CAM_OK
+        timings["postprocess"] = (time.perf_counter() - t) * 1000
+        timings["total"] = sum(timings.values())
+        step(1.0, "done")
+        return Prediction(
+            class_names=tuple(cfg.class_names),
+            probabilities=probs,
+            predicted_class=cfg.class_names[int(np.argmax(p))],
+            low_bmd_score=low,
+            threshold=cfg.threshold,
+            threshold_goal=cfg.threshold_goal,
+            decision=DECISION_POSITIVE if low >= cfg.threshold else DECISION_NEGATIVE,
+            model=self.model_info,
+            device=self.device,
+            cam=cam,
+            cam_status=cam_status,
+            warnings=warnings,
+            timings_ms=timings,
+        )

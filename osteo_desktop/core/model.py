@@ -1,0 +1,51 @@
+"""Build a timm model for a bundle and load its safetensors weights (never unpickles)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .bundle import Bundle
+from .errors import BundleError
+
+if TYPE_CHECKING:  # torch is imported lazily: the GUI must show its window before torch loads
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+def create_model(architecture: str, num_classes: int, in_chans: int = 3, **kwargs) -> "torch.nn.Module":
+    """A timm model with random weights (pretrained starts are the training package's business)."""
+    import timm
+
+    try:
+        return timm.create_model(architecture, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise BundleError(f"cannot build timm architecture {architecture!r}: {e}") from e
+
+
+def load_model(bundle: Bundle) -> "torch.nn.Module":
+    """Instantiate the bundle's architecture and load its verified weights; returns eval mode, CPU."""
+    from safetensors.torch import load_file
+
+    cfg = bundle.config
+    model = create_model(cfg.architecture, len(cfg.class_names), cfg.preprocessing.in_chans, **cfg.model_kwargs)
+    try:
+        state = load_file(str(bundle.weights_path), device="cpu")
+    except Exception as e:  # safetensors raises several types for a corrupt header
+        raise BundleError(f"{bundle.weights_path}: not a readable safetensors file ({e}). Reinstall the bundle.") from e
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise BundleError(
+            f"{bundle.weights_path}: weights do not fit architecture {cfg.architecture!r} ({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}). "
+            "The config.json and the weights come from different models."
+        ) from e
+    if missing or unexpected:
+        raise BundleError(
+            f"{bundle.weights_path}: weights do not match architecture {cfg.architecture!r} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected keys, e.g. {(list(missing) + list(unexpected))[:3]}). "
+            "The config.json and the weights come from different models."
+        )
+    model.eval()
+    return model

@@ -1,0 +1,78 @@
+"""Grad-CAM overlays: colour the map, blend it over the displayed film, add a labelled colour bar.
+
+The map is *relative model attention* (normalised per film), not a lesion or a density measure;
+every picture made here says so in its colour-bar label.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+COLORMAP = cv2.COLORMAP_TURBO
+ATTENTION_LABEL = "relative model attention"
+
+
+def colorize(cam01: np.ndarray) -> np.ndarray:
+    """(H, W) [0, 1] -> (H, W, 3) uint8 RGB with the overlay colormap."""
+    u8 = np.clip(np.rint(cam01 * 255.0), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(u8, COLORMAP), cv2.COLOR_BGR2RGB)
+
+
+def blend(display_u8: np.ndarray, cam01: np.ndarray | None, opacity: float = 0.45) -> np.ndarray:
+    """Film (H, W) uint8 grey + map -> (H, W, 3) uint8 RGB.
+
+    Opacity scales with attention so that low-attention areas keep showing the film unchanged.
+    """
+    grey = np.repeat(display_u8[:, :, None], 3, axis=2).astype(np.float32)
+    if cam01 is None:
+        return grey.astype(np.uint8)
+    if cam01.shape != display_u8.shape:
+        raise ValueError(f"heatmap {cam01.shape} does not match film {display_u8.shape}")
+    heat = colorize(cam01).astype(np.float32)
+    alpha = (np.clip(opacity, 0.0, 1.0) * np.clip(cam01 * 1.5, 0.0, 1.0))[:, :, None]
+    return np.clip(grey * (1.0 - alpha) + heat * alpha, 0, 255).astype(np.uint8)
+
+
+def colorbar(height: int, width: int = 24) -> np.ndarray:
+    """A vertical colour bar (high at the top) as (height, width, 3) uint8 RGB."""
+    ramp = np.linspace(1.0, 0.0, max(height, 2), dtype=np.float32)[:, None].repeat(width, axis=1)
+    return colorize(ramp)
+
+
+def with_colorbar(rgb: np.ndarray, label: str = ATTENTION_LABEL, empty: bool = False) -> np.ndarray:
+    """Append a labelled colour bar on the right of an RGB image (sizes scale with the image)."""
+    h, w = rgb.shape[:2]
+    unit = max(1.0, h / 600.0)
+    bar_w, margin, panel_w = int(22 * unit), int(12 * unit), int(150 * unit)
+    top, bottom = int(40 * unit), int(40 * unit)
+    panel = np.full((h, panel_w, 3), 24, np.uint8)
+    bar_h = max(2, h - top - bottom)
+    if not empty:
+        panel[top : top + bar_h, margin : margin + bar_w] = colorbar(bar_h, bar_w)
+    else:
+        cv2.rectangle(panel, (margin, top), (margin + bar_w, top + bar_h), (90, 90, 90), max(1, int(unit)))
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * unit, max(1, int(unit))
+    white = (235, 235, 235)
+    tx = margin + bar_w + int(6 * unit)
+    cv2.putText(panel, "high", (tx, top + int(12 * unit)), font, scale, white, thick, cv2.LINE_AA)
+    cv2.putText(panel, "low", (tx, top + bar_h), font, scale, white, thick, cv2.LINE_AA)
+    words = (label if not empty else "no attention signal").split()
+    y = int(22 * unit)
+    cv2.putText(panel, " ".join(words[:2]), (margin, y), font, scale, white, thick, cv2.LINE_AA)
+    if len(words) > 2:
+        cv2.putText(panel, " ".join(words[2:]), (margin, h - int(14 * unit)), font, scale, white, thick, cv2.LINE_AA)
+    return np.concatenate([rgb, panel], axis=1)
+
+
+def stamp(rgb: np.ndarray, text: str = "NOT FOR DIAGNOSTIC USE") -> np.ndarray:
+    """Burn a small banner into the bottom-left corner (snapshots, secondary captures)."""
+    out = rgb.copy()
+    h = out.shape[0]
+    unit = max(1.0, h / 600.0)
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * unit, max(1, int(unit))
+    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
+    x, y = int(8 * unit), h - int(8 * unit)
+    cv2.rectangle(out, (x - 4, y - th - 6), (x + tw + 4, y + base), (0, 0, 0), -1)
+    cv2.putText(out, text, (x, y), font, scale, (255, 210, 0), thick, cv2.LINE_AA)
+    return out

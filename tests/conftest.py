@@ -1,0 +1,55 @@
+"""Shared fixtures: small model bundles built on the fly (tests never download weights)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DICOM_SAMPLES = SHARED / "dicom-samples"
+DATA = SHARED / "data"
+
+
+def make_bundle(folder: Path, *, architecture: str = "efficientnet_b0", input_size=(128, 128), seed: int = 0,
+                threshold: float = 0.5, zero_head: bool = False, version: str = "0.0.1-test"):
+    """Write a bundle with random (seeded) weights. `zero_head` zeroes the classifier (uniform output)."""
+    import torch
+
+    from osteo_desktop.core.bundle import BundleConfig, write_bundle
+    from osteo_desktop.core.model import create_model
+    from osteo_desktop.core.preprocessing import PreprocessConfig
+
+    torch.manual_seed(seed)
+    model = create_model(architecture, 3)
+    if zero_head:
+        with torch.no_grad():
+            for p in model.get_classifier().parameters():
+                p.zero_()
+    cfg = BundleConfig(
+        name="test-bundle",
+        version=version,
+        architecture=architecture,
+        preprocessing=PreprocessConfig(input_size=tuple(input_size), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+        threshold=threshold,
+        threshold_goal="test threshold",
+        training_data={"note": "random weights for tests"},
+        metrics={},
+    )
+    return write_bundle(folder, model.state_dict(), cfg, "# Test bundle\nRandom weights, for tests only.\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="session")
+def dicom_samples() -> Path:
+    if not DICOM_SAMPLES.is_dir():
+        pytest.skip(f"shared DICOM samples not found at {DICOM_SAMPLES}")
+    return DICOM_SAMPLES

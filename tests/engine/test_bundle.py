@@ -1,0 +1,83 @@
+import json
+
+import pytest
+
+from osteo_desktop.core.bundle import BundleConfig, read_bundle, sha256_file
+from osteo_desktop.core.errors import BundleError, BundleIntegrityError, NoBundleError
+from osteo_desktop.core.model import load_model
+
+from tests.conftest import make_bundle
+
+
+def test_written_bundle_reads_back_with_its_config(tiny_bundle):
+    b = read_bundle(tiny_bundle.path)
+    assert b.config.sha256 == sha256_file(b.weights_path)
+    assert b.config.class_names == ("normal", "osteopenia", "osteoporosis")
+    assert b.config.preprocessing.input_size == (128, 128)
+    assert b.card_path.is_file()
+    cfg = json.loads((b.path / "config.json").read_text())
+    assert cfg["weights_file"] == "model.safetensors"
+    assert cfg["threshold"]["goal"] == "test threshold"
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    b = make_bundle(tmp_path / "b")
+    data = bytearray(b.weights_path.read_bytes())
+    data[-1] ^= 0xFF
+    b.weights_path.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError) as e:
+        read_bundle(b.path)
+    assert "model.safetensors" in str(e.value) and "reinstall" in str(e.value).lower()
+
+
+def test_missing_sha_is_refused(tmp_path):
+    b = make_bundle(tmp_path / "b")
+    cfg = json.loads((b.path / "config.json").read_text())
+    cfg["sha256"] = ""
+    (b.path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleIntegrityError):
+        read_bundle(b.path)
+
+
+def test_folder_without_config_is_no_bundle(tmp_path):
+    with pytest.raises(NoBundleError) as e:
+        read_bundle(tmp_path)
+    assert str(tmp_path) in str(e.value)
+
+
+def test_no_default_bundle_says_how_to_get_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("OSTEO_BUNDLE", str(tmp_path / "nowhere"))
+    with pytest.raises(NoBundleError) as e:
+        read_bundle(None)
+    assert "config.json" in str(e.value)
+
+
+def test_bad_config_values_are_rejected():
+    base = {"name": "x", "version": "1", "architecture": "efficientnet_b0"}
+    with pytest.raises(BundleError):
+        BundleConfig.from_dict({**base, "threshold": {"value": 1.5}})
+    with pytest.raises(BundleError):
+        BundleConfig.from_dict({**base, "low_bmd_classes": ["osteoporosis", "fracture"]})
+    with pytest.raises(BundleError):
+        BundleConfig.from_dict({"name": "x"})
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path):
+    b = make_bundle(tmp_path / "b")
+    cfg = json.loads((b.path / "config.json").read_text())
+    cfg["architecture"] = "resnet18"
+    (b.path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError) as e:
+        load_model(read_bundle(b.path))
+    assert "resnet18" in str(e.value)
+
+
+def test_loader_never_unpickles():
+    import inspect
+
+    import osteo_desktop.core.bundle as bundle_mod
+    import osteo_desktop.core.model as model_mod
+
+    for mod in (bundle_mod, model_mod):
+        src = inspect.getsource(mod)
+        assert "torch.load(" not in src and "import pickle" not in src
