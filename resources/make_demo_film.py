@@ -71,7 +71,7 @@ def build(data_dir: Path, out: Path) -> Path:
     ds.LossyImageCompressionMethod = "ISO_10918_1"
     ds.BurnedInAnnotation = "YES"  # the film carries its own R/L side markers
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "Demo identifiers only; original data set carries pseudonymous IDs"
+    ds.DeidentificationMethod = "Demo identifiers only; source set had pseudonymous IDs"
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = rows_, cols

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,13 @@ def screen_paths(args: argparse.Namespace) -> int:
     if (args.pdf or args.dicom_sr or args.dicom_sc) and not args.out:
         log.error("--pdf, --dicom-sr and --dicom-sc need --out DIR")
         return EXIT_USAGE
+    if args.anonymize and (args.dicom_sr or args.dicom_sc):
+        log.error("--anonymize applies to PDF reports only: DICOM SR/SC objects belong to the source study and keep "
+                  "its patient identity. Run them separately, without --anonymize.")
+        return EXIT_USAGE
+    if args.anonymize and not args.pdf:
+        log.error("--anonymize needs --pdf")
+        return EXIT_USAGE
 
     from ..core.inference import Screener
 
@@ -227,29 +235,26 @@ def screen_paths(args: argparse.Namespace) -> int:
 
 
 def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path) -> bool:
+    """PDF reports per patient and DICOM SR / SC per film, with the same code the viewer uses."""
     from ..core import reports
 
     ok = True
+    items = [reports.ScreenedFilm(o.film, o.prediction, o.error) for o in outcomes if o.film is not None]
     if args.pdf:
-        items = [reports.ScreenedFilm(o.film, o.prediction, o.error) for o in outcomes if o.film is not None]
         try:
-            written = reports.write_patient_reports(
+            for p in reports.write_patient_reports(
                 items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size
-            )
-            for p in written:
+            ):
                 log.info("report written: %s", p)
         except OsteoError as e:
             log.error("%s", e)
             ok = False
-    for o in outcomes:
-        if not o.ok:
-            continue
-        stem = _unique_stems([x.path for x in outcomes])[o.path]
+    if args.dicom_sr or args.dicom_sc:
         try:
-            if args.dicom_sr:
-                reports.write_dicom_sr(o.film, o.prediction, screener.bundle, out_dir / f"{stem}_sr.dcm", force=args.force)
-            if args.dicom_sc:
-                reports.write_dicom_sc(o.film, o.prediction, out_dir / f"{stem}_sc.dcm", force=args.force)
+            for p in reports.write_dicom_outputs(
+                items, out_dir, bundle=screener.bundle, sr=args.dicom_sr, sc=args.dicom_sc, force=args.force
+            ):
+                log.info("DICOM written: %s", p)
         except OsteoError as e:
             log.error("%s", e)
             ok = False
@@ -262,9 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else (logging.ERROR if args.quiet else logging.INFO),
         format="%(levelname)s: %(message)s",
         stream=sys.stderr,
+        force=True,  # this is the process entry point: our format on stderr, whatever was set before
     )
     if not args.verbose:
-        logging.getLogger("pydicom").setLevel(logging.ERROR)
+        # pydicom logs every decoder's traceback and non-conformance notes; our own messages say
+        # what failed and what to do, so keep its chatter for -v.
+        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
     try:
         return screen_paths(args)
     except KeyboardInterrupt:

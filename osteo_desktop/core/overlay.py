@@ -45,23 +45,26 @@ def with_colorbar(rgb: np.ndarray, label: str = ATTENTION_LABEL, empty: bool = F
     h, w = rgb.shape[:2]
     unit = max(1.0, h / 600.0)
     bar_w, margin, panel_w = int(22 * unit), int(12 * unit), int(150 * unit)
-    top, bottom = int(40 * unit), int(40 * unit)
+    bottom = int(16 * unit)
     panel = np.full((h, panel_w, 3), 24, np.uint8)
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * unit, max(1, int(unit))
+    white = (235, 235, 235)
+    # the label in (up to) two lines at the top, then the bar with its high/low ends
+    words = (label if not empty else "no attention signal").split()
+    lines = [" ".join(words[:2]), " ".join(words[2:])] if len(words) > 2 else [" ".join(words)]
+    y = int(18 * unit)
+    for line in lines:
+        cv2.putText(panel, line, (margin, y), font, scale, white, thick, cv2.LINE_AA)
+        y += int(17 * unit)
+    top = y + int(4 * unit)
     bar_h = max(2, h - top - bottom)
     if not empty:
         panel[top : top + bar_h, margin : margin + bar_w] = colorbar(bar_h, bar_w)
     else:
         cv2.rectangle(panel, (margin, top), (margin + bar_w, top + bar_h), (90, 90, 90), max(1, int(unit)))
-    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * unit, max(1, int(unit))
-    white = (235, 235, 235)
     tx = margin + bar_w + int(6 * unit)
     cv2.putText(panel, "high", (tx, top + int(12 * unit)), font, scale, white, thick, cv2.LINE_AA)
     cv2.putText(panel, "low", (tx, top + bar_h), font, scale, white, thick, cv2.LINE_AA)
-    words = (label if not empty else "no attention signal").split()
-    y = int(22 * unit)
-    cv2.putText(panel, " ".join(words[:2]), (margin, y), font, scale, white, thick, cv2.LINE_AA)
-    if len(words) > 2:
-        cv2.putText(panel, " ".join(words[2:]), (margin, h - int(14 * unit)), font, scale, white, thick, cv2.LINE_AA)
     return np.concatenate([rgb, panel], axis=1)
 
 
