@@ -108,3 +108,27 @@ def test_installed_console_script_runs(tmp_path, tiny_bundle):
     r = subprocess.run([str(exe), str(src), "--json", "--bundle", str(tiny_bundle.path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[0])["status"] == "ok"
+
+
+def test_pdf_and_dicom_outputs_from_the_cli(tmp_path, tiny_bundle, capsys):
+    import pydicom
+
+    demo = REPO / "resources" / "demo" / "knee_demo.dcm"
+    out = tmp_path / "out"
+    rc, _, err = run_cli(capsys, demo, "--out", out, "--pdf", "--dicom-sr", "--dicom-sc", "--bundle", tiny_bundle.path, "-q")
+    assert rc == 0, err
+    pdfs = list(out.glob("*.pdf"))
+    assert len(pdfs) == 1 and pdfs[0].read_bytes().startswith(b"%PDF")
+    srs, scs = list(out.glob("*_SR.dcm")), list(out.glob("*_SC.dcm"))
+    assert len(srs) == 1 and len(scs) == 1
+    src = pydicom.dcmread(demo, stop_before_pixels=True)
+    assert pydicom.dcmread(srs[0]).StudyInstanceUID == src.StudyInstanceUID
+    # a second run must not overwrite the report without --force
+    rc2, _, err2 = run_cli(capsys, demo, "--out", out, "--pdf", "--bundle", tiny_bundle.path, "-q")
+    assert rc2 == 1 and "--force" in err2
+
+
+def test_anonymize_is_for_pdf_only(tmp_path, tiny_bundle, capsys):
+    demo = REPO / "resources" / "demo" / "knee_demo.dcm"
+    rc, _, err = run_cli(capsys, demo, "--out", tmp_path, "--pdf", "--anonymize", "--dicom-sr", "--bundle", tiny_bundle.path)
+    assert rc == 2 and "anonymize" in err
