@@ -40,23 +40,25 @@ def auto_window(pixels: np.ndarray) -> Window:
     """Window spanning the 0.5th..99.5th percentiles of the finite pixels."""
     s = _sample(pixels)
     if s.size == 0:
-        return Window(0.5, 1.0, "auto")
-    lo, hi = np.percentile(s, AUTO_PERCENTILES)
+        return Window(0.5, 1.0, "auto", "LINEAR_EXACT")
+    lo, hi = (float(v) for v in np.percentile(s, AUTO_PERCENTILES))
     if hi <= lo:
         lo, hi = float(s.min()), float(s.max())
     if hi <= lo:
         hi = lo + 1.0
-    return Window((lo + hi) / 2.0, hi - lo, "auto")
+    # LINEAR_EXACT maps [lo, hi] onto [0, 1]; the standard's LINEAR uses (width - 1) and collapses
+    # to a threshold for data whose range is ~1 or less (float TIFFs, small rescale slopes).
+    return Window((lo + hi) / 2.0, hi - lo, "auto", "LINEAR_EXACT")
 
 
 def full_range_window(pixels: np.ndarray) -> Window:
     s = _sample(pixels)
     if s.size == 0:
-        return Window(0.5, 1.0, "full range")
+        return Window(0.5, 1.0, "full range", "LINEAR_EXACT")
     lo, hi = float(s.min()), float(s.max())
     if hi <= lo:
         hi = lo + 1.0
-    return Window((lo + hi) / 2.0, hi - lo, "full range")
+    return Window((lo + hi) / 2.0, hi - lo, "full range", "LINEAR_EXACT")
 
 
 def fraction_inside(window: Window, pixels: np.ndarray) -> float:
@@ -68,7 +70,18 @@ def fraction_inside(window: Window, pixels: np.ndarray) -> float:
 
 
 def window_fits(window: Window, pixels: np.ndarray) -> bool:
-    return window.width > 0 and fraction_inside(window, pixels) >= MIN_FRACTION_INSIDE
+    """Enough pixels strictly inside the window, or the window spans all of the data.
+
+    A window that spans the data cannot cause the all-white/all-black bug, even when almost every
+    pixel sits exactly on its edge: a raster's "file range" window (0..255) on a spine film whose
+    background is masked to black (97% of the pixels are 0) must be kept, not replaced by a stretch.
+    """
+    if window.width <= 0:
+        return False
+    s = _sample(pixels)
+    if s.size and window.low <= float(s.min()) and float(s.max()) <= window.high:
+        return True
+    return fraction_inside(window, pixels) >= MIN_FRACTION_INSIDE
 
 
 @dataclass(frozen=True)

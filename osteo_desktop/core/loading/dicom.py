@@ -1,0 +1,436 @@
+"""DICOM films through pydicom 3 and its pixel-data plugins.
+
+Pixels become float32 *modality values* (Rescale Slope/Intercept or the Modality LUT Sequence,
+applied exactly once, here). Everything after that (VOI, inversion) is `core.display`'s job; this
+module only reports what the file says: windows, VOI LUT, photometric interpretation, Presentation
+LUT Shape.
+
+The image size is checked from the header before any pixel is decoded, and the pixel data element
+itself is read from disk only once the checks pass (`defer_size`). The file is only ever opened
+read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
+
+from ..errors import DecoderMissingError, FilmLoadError
+from ..film import Film, FilmIdentifiers, Spacing, SpacingSource, VoiLut, Window
+from .common import check_dimensions, colour_to_grey, nominal_window
+
+log = logging.getLogger(__name__)
+
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009, 0xFFFCFFFC)  # + Data Set Trailing Padding
+_DEFER_SIZE = 64 * 1024  # elements larger than this are read from disk only when used
+_VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+_LIBJPEG = "pylibjpeg pylibjpeg-libjpeg"
+_OPENJPEG = "pylibjpeg pylibjpeg-openjpeg"
+#: pip packages that provide a decoder, by transfer syntax UID prefix/value.
+_DECODER_PACKAGES = {
+    "1.2.840.10008.1.2.4.50": f"{_LIBJPEG} (or pillow)",
+    "1.2.840.10008.1.2.4.51": _LIBJPEG,
+    "1.2.840.10008.1.2.4.57": _LIBJPEG,
+    "1.2.840.10008.1.2.4.70": _LIBJPEG,
+    "1.2.840.10008.1.2.4.80": f"pyjpegls (or {_LIBJPEG})",
+    "1.2.840.10008.1.2.4.81": f"pyjpegls (or {_LIBJPEG})",
+    "1.2.840.10008.1.2.4.90": _OPENJPEG,
+    "1.2.840.10008.1.2.4.91": _OPENJPEG,
+    "1.2.840.10008.1.2.4.201": _OPENJPEG,
+    "1.2.840.10008.1.2.4.202": _OPENJPEG,
+    "1.2.840.10008.1.2.4.203": _OPENJPEG,
+    "1.2.840.10008.1.2.5": "pylibjpeg-rle (pydicom's own RLE decoder needs numpy only)",
+}
+
+
+def decoder_packages(uid: str) -> str:
+    """The pip package(s) that decode a transfer syntax (for error messages)."""
+    return _DECODER_PACKAGES.get(str(uid), "pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls")
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def load_dicom(path: Path, *, max_pixels: int, force: bool = False) -> Film:
+    """Load a DICOM image file. `force` reads a data set written without the 128-byte preamble."""
+    path = Path(path)
+    name = path.name
+    warnings: list[str] = []
+    ds = _read_dataset(path, force)
+    tsyntax = _transfer_syntax(ds)
+
+    _require_image(path, ds)
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    check_dimensions(path, rows, cols, max_pixels)
+    frames = max(1, _int(ds, "NumberOfFrames", 1))
+    if frames > 1:
+        warnings.append(f"{name}: the file holds {frames} frames; only the first one is shown and screened.")
+
+    raw, photometric = _decode_first_frame(path, ds, tsyntax)
+    for tag in _PIXEL_TAGS:  # free the encoded bytes; the header keeps everything else
+        if tag in ds:
+            del ds[tag]
+
+    if raw.ndim == 2:  # grey
+        pixels = _modality_values(raw, ds, name, warnings)
+        windows = _windows(ds, name, warnings)
+        voi_lut = _voi_lut(ds, name, warnings)
+    elif raw.ndim == 3:  # colour: RGB (pydicom already converted YBR) or an applied palette
+        bits = _colour_bits(ds, raw)
+        pixels = colour_to_grey(raw, float((1 << bits) - 1), name, warnings)
+        windows, voi_lut = (nominal_window(bits),), None  # colour values are display values
+    else:
+        raise FilmLoadError(f"{path}: unexpected decoded pixel shape {raw.shape}; the file is not a 2-D image.")
+    del raw
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        photometric = "MONOCHROME2"
+    _materialise(ds)  # read any other deferred element now: `header` must not depend on the file later
+
+    film = Film(
+        path=path,
+        pixels=pixels,
+        photometric=photometric,
+        presentation_lut_shape=_str(ds, "PresentationLUTShape").upper(),
+        windows=windows,
+        voi_lut=voi_lut,
+        spacing=_spacing(ds, name, warnings),
+        ids=identifiers(ds),
+        source_format="DICOM",
+        transfer_syntax=tsyntax.name,
+        bits_stored=_int(ds, "BitsStored", _int(ds, "BitsAllocated", 8)),
+        frame_count=frames,
+        warnings=warnings,
+        header=ds,
+    )
+    log.debug(
+        "loaded DICOM %s: %s, %dx%d, %s, %d warning(s)",
+        name, tsyntax.name, cols, rows, film.photometric, len(warnings),
+    )
+    return film
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and decoding
+# --------------------------------------------------------------------------------------------
+
+
+def _read_dataset(path: Path, force: bool) -> Dataset:
+    try:
+        ds = pydicom.dcmread(str(path), force=force, defer_size=_DEFER_SIZE)
+    except InvalidDicomError as e:
+        raise FilmLoadError(
+            f"{path}: not a valid DICOM file ({e}). Check that it is a DICOM image; export it again "
+            "from the PACS or the modality."
+        ) from e
+    except PermissionError as e:
+        raise FilmLoadError(f"{path}: permission denied, the file cannot be read. Ask for read access.") from e
+    except MemoryError as e:
+        raise FilmLoadError(f"{path}: not enough memory to read the file. Close other films and retry.") from e
+    except Exception as e:  # truncated headers surface as EOFError, struct.error, ValueError...
+        raise FilmLoadError(
+            f"{path}: the DICOM file is damaged or incomplete and cannot be read ({type(e).__name__}: {e}). "
+            "Copy or export it again."
+        ) from e
+    if len(ds) == 0:
+        raise FilmLoadError(
+            f"{path}: no DICOM data elements could be read; the file is damaged or truncated. Copy or "
+            "export it again."
+        )
+    return ds
+
+
+def _transfer_syntax(ds: Dataset) -> UID:
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if uid:
+        return UID(uid)
+    # A data set without file meta information: the encoding it was read with says which one.
+    implicit, little = ds.original_encoding
+    uid = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian)
+    if meta is not None:
+        meta.TransferSyntaxUID = uid  # in memory only: the decoder needs it
+    return uid
+
+
+def _require_image(path: Path, ds: Dataset) -> None:
+    sop = _str(ds, "SOPClassUID") or _str(getattr(ds, "file_meta", Dataset()), "MediaStorageSOPClassUID")
+    if sop == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
+        raise FilmLoadError(
+            f"{path}: is a DICOMDIR (the index of a DICOM folder or CD), not an image. Open the folder "
+            "that holds it instead."
+        )
+    if not any(k in ds for k in PIXEL_KEYWORDS):
+        if "Rows" in ds and "Columns" in ds:
+            raise FilmLoadError(
+                f"{path}: the header describes a {_int(ds, 'Columns')}x{_int(ds, 'Rows')} image but the pixel "
+                "data is missing or cut off: the file is truncated. Copy or export it again."
+            )
+        what = UID(sop).name if sop else "unknown kind"
+        modality = _str(ds, "Modality")
+        raise FilmLoadError(
+            f"{path}: this DICOM file holds no image ({what}{', modality ' + modality if modality else ''}). "
+            "Choose the radiograph itself (a CR or DX image)."
+        )
+    if "Rows" not in ds or "Columns" not in ds:
+        raise FilmLoadError(f"{path}: the DICOM header has no image size (Rows/Columns); the file is damaged.")
+
+
+def _decode_first_frame(path: Path, ds: Dataset, tsyntax: UID) -> tuple[np.ndarray, str]:
+    """Decode frame 0 only. Returns (array, photometric interpretation of the array)."""
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError as e:
+        raise DecoderMissingError(
+            f"{path}: transfer syntax '{tsyntax.name}' ({tsyntax}) is not supported by any installed decoder. "
+            "Convert the file to an uncompressed or JPEG/JPEG 2000 transfer syntax (e.g. dcmdjpeg, "
+            "gdcmconv --raw) and open it again."
+        ) from e
+    if not decoder.is_available:
+        raise DecoderMissingError(
+            f"{path}: no decoder is installed for transfer syntax '{tsyntax.name}'. Install it with: "
+            f"pip install {decoder_packages(tsyntax)}"
+        )
+    try:
+        arr, meta = decoder.as_array(ds, index=0)
+    except MemoryError as e:
+        raise FilmLoadError(f"{path}: not enough memory to decode the image. Close other films and retry.") from e
+    except Exception as e:  # each plugin raises its own kind (RuntimeError, ValueError, ...)
+        reason = " ".join(str(e).split())
+        raise FilmLoadError(
+            f"{path}: the image data could not be decoded ({tsyntax.name}): {reason[:300]}. The file is "
+            "probably damaged or truncated; export it again from the PACS or the modality."
+        ) from e
+    photometric = str(meta.get("photometric_interpretation", _str(ds, "PhotometricInterpretation"))).upper()
+    if photometric == "PALETTE COLOR" and arr.ndim == 2:
+        try:
+            arr = apply_color_lut(arr, ds)
+        except Exception as e:
+            raise FilmLoadError(f"{path}: the palette (colour lookup table) is invalid: {e}.") from e
+        photometric = "RGB"
+    return arr, photometric
+
+
+def _colour_bits(ds: Dataset, rgb: np.ndarray) -> int:
+    """Nominal depth of decoded colour values: the palette's entry size, else Bits Stored."""
+    if _str(ds, "PhotometricInterpretation").upper() == "PALETTE COLOR":
+        try:
+            return 8 if int(ds.RedPaletteColorLookupTableDescriptor[2]) == 8 else 16
+        except Exception:
+            return 8 if rgb.dtype.itemsize == 1 else 16
+    return max(1, min(_int(ds, "BitsStored", _int(ds, "BitsAllocated", 8)), 16))
+
+
+def _modality_values(arr: np.ndarray, ds: Dataset, name: str, warnings: list[str]) -> np.ndarray:
+    """Stored values -> float32 modality values, with one float32 copy of the decoded frame."""
+    if ds.get("ModalityLUTSequence"):
+        try:
+            return np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
+        except Exception as e:  # malformed LUT: better the stored values than no film
+            warnings.append(f"{name}: the Modality LUT is invalid ({e}); stored pixel values are used instead.")
+    out = arr.astype(np.float32)  # the one copy
+    slope = _float(ds, "RescaleSlope", name, warnings)
+    intercept = _float(ds, "RescaleIntercept", name, warnings)
+    if slope is not None and slope == 0.0:
+        warnings.append(f"{name}: Rescale Slope is 0; ignored (stored values are used).")
+        slope = None
+    if slope is not None and slope != 1.0:
+        out *= np.float32(slope)
+    if intercept is not None and intercept != 0.0:
+        out += np.float32(intercept)
+    return out
+
+
+def _materialise(ds: Dataset) -> None:
+    for _ in ds:  # iterating converts raw elements and reads deferred ones
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+# Tags -> Film fields
+# --------------------------------------------------------------------------------------------
+
+
+def _windows(ds: Dataset, name: str, warnings: list[str]) -> tuple[Window, ...]:
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return ()
+    try:
+        centers = [float(v) for v in _as_list(ds.WindowCenter)]
+        widths = [float(v) for v in _as_list(ds.WindowWidth)]
+    except (TypeError, ValueError) as e:
+        warnings.append(f"{name}: the file's Window Center/Width cannot be read ({e}); ignored.")
+        return ()
+    if len(centers) != len(widths):
+        warnings.append(
+            f"{name}: {len(centers)} window centres but {len(widths)} widths; only the first "
+            f"{min(len(centers), len(widths))} pair(s) are used."
+        )
+    names = [str(v).strip() for v in _as_list(ds.get("WindowCenterWidthExplanation", ""))]
+    function = _str(ds, "VOILUTFunction").upper() or "LINEAR"
+    if function not in _VOI_FUNCTIONS:
+        warnings.append(f"{name}: unknown VOI LUT Function '{function}'; LINEAR is used.")
+        function = "LINEAR"
+    out: list[Window] = []
+    for i, (c, w) in enumerate(zip(centers, widths)):
+        minimum = 1.0 if function == "LINEAR" else 0.0
+        if not (math.isfinite(c) and math.isfinite(w)) or w < minimum or w <= 0:
+            warnings.append(f"{name}: invalid window (W {w:g} / L {c:g}) in the file; ignored.")
+            continue
+        label = names[i] if i < len(names) and names[i] else ("file window" if i == 0 else f"file window {i + 1}")
+        out.append(Window(center=c, width=w, name=label, function=function))
+    return tuple(out)
+
+
+def _voi_lut(ds: Dataset, name: str, warnings: list[str]) -> VoiLut | None:
+    seq = ds.get("VOILUTSequence")
+    if not seq:
+        return None
+    item = seq[0]
+    try:
+        nr, first, bits = (int(v) for v in item.LUTDescriptor)
+        data = item.LUTData
+        if isinstance(data, (bytes, bytearray)):
+            little = ds.original_encoding[1] is not False
+            table = np.frombuffer(data, dtype="<u2" if little else ">u2")
+        else:
+            table = np.asarray(_as_list(data), dtype=np.float64)
+    except Exception as e:
+        warnings.append(f"{name}: the file's VOI LUT cannot be read ({e}); it is ignored.")
+        return None
+    nr = nr or 65536
+    if table.size == 0:
+        warnings.append(f"{name}: the file's VOI LUT is empty; it is ignored.")
+        return None
+    if table.size < nr:
+        warnings.append(f"{name}: the VOI LUT has {table.size} entries but declares {nr}; the entries present are used.")
+    table = np.array(table[:nr], dtype=np.float64)
+    if _int(ds, "PixelRepresentation", 0) == 1 and first >= 32768:
+        first -= 65536  # first mapped value is signed for signed pixels (US-encoded descriptor)
+    top = int(table.max())
+    if bits <= 0 or bits > 16 or top >= (1 << bits):  # descriptor says too few bits: trust the data
+        bits = max(1, top.bit_length())
+    if len(seq) > 1:
+        warnings.append(f"{name}: the file has {len(seq)} VOI LUTs; the first one is used.")
+    label = _str(item, "LUTExplanation") or "file VOI LUT"
+    return VoiLut(first_mapped=float(first), table=table, output_bits=bits, name=label)
+
+
+def _spacing(ds: Dataset, name: str, warnings: list[str]) -> Spacing:
+    candidates: list[tuple[str, Any]] = [
+        ("PixelSpacing", ds.get("PixelSpacing")),
+        ("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")),
+    ]
+    # Enhanced (multi-frame) objects keep PixelSpacing in the shared functional groups.
+    try:
+        shared = ds.get("SharedFunctionalGroupsSequence")
+        measures = shared[0].get("PixelMeasuresSequence") if shared else None
+        if measures and candidates[0][1] is None:
+            candidates[0] = ("PixelSpacing", measures[0].get("PixelSpacing"))
+    except Exception:  # malformed functional groups: ignore
+        pass
+    sources = {"PixelSpacing": SpacingSource.PIXEL_SPACING, "ImagerPixelSpacing": SpacingSource.IMAGER_PIXEL_SPACING}
+    for keyword, value in candidates:
+        if value is None or value == "":
+            continue
+        try:
+            row, col = (float(v) for v in _as_list(value)[:2])
+            if not (math.isfinite(row) and math.isfinite(col) and row > 0 and col > 0):
+                raise ValueError("not positive")
+        except (TypeError, ValueError):
+            warnings.append(f"{name}: {keyword} '{value}' is not a valid pixel size; it is ignored.")
+            continue
+        return Spacing(row_mm=row, col_mm=col, source=sources[keyword])
+    return Spacing()
+
+
+def identifiers(ds: Dataset) -> FilmIdentifiers:
+    laterality = _str(ds, "ImageLaterality") or _str(ds, "Laterality")
+    return FilmIdentifiers(
+        patient_name=_str(ds, "PatientName"),
+        patient_id=_str(ds, "PatientID"),
+        patient_birth_date=_str(ds, "PatientBirthDate"),
+        patient_sex=_str(ds, "PatientSex"),
+        patient_age=_str(ds, "PatientAge"),
+        study_date=_str(ds, "StudyDate"),
+        study_time=_str(ds, "StudyTime"),
+        study_description=_str(ds, "StudyDescription"),
+        series_description=_str(ds, "SeriesDescription"),
+        accession_number=_str(ds, "AccessionNumber"),
+        study_instance_uid=_str(ds, "StudyInstanceUID"),
+        series_instance_uid=_str(ds, "SeriesInstanceUID"),
+        sop_instance_uid=_str(ds, "SOPInstanceUID"),
+        sop_class_uid=_str(ds, "SOPClassUID"),
+        body_part=_str(ds, "BodyPartExamined"),
+        view_position=_str(ds, "ViewPosition"),
+        laterality=laterality,
+        modality=_str(ds, "Modality"),
+        manufacturer=_str(ds, "Manufacturer"),
+        institution=_str(ds, "InstitutionName"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Tolerant tag access (real files carry odd values; a bad tag must not make a film unreadable)
+# --------------------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return [value]
+    return list(value)
+
+
+def _str(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, (MultiValue, list, tuple)):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
+    try:
+        value = ds.get(keyword)
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _float(ds: Dataset, keyword: str, name: str, warnings: list[str]) -> float | None:
+    try:
+        value = ds.get(keyword)
+        if value in (None, ""):
+            return None
+        f = float(value)
+    except (TypeError, ValueError):
+        warnings.append(f"{name}: {keyword} cannot be read; it is ignored.")
+        return None
+    if not math.isfinite(f):
+        warnings.append(f"{name}: {keyword} is not a finite number; it is ignored.")
+        return None
+    return f
