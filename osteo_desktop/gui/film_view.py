@@ -1,0 +1,636 @@
+"""The film view: a QWidget that paints the film (and the attention layer) through one transform.
+
+One `QTransform` maps image coordinates (x = column, y = row; pixel (r, c) covers [c, c+1] x [r, r+1])
+to widget coordinates: translate the pan centre to the origin, rotate by quarter turns, flip and zoom
+in screen space, then move to the widget centre. The film, the Grad-CAM layer and the measurements
+are all drawn through that transform, so the attention map follows zoom, pan, rotation and flips
+exactly. Corner text, the colour bar and the cursor readout are drawn afterwards in widget space.
+
+HiDPI: `zoom` is in image pixels per *logical* pixel; the device scale is zoom * devicePixelRatio.
+"1:1" means one image pixel per device (physical) pixel, and the zoom percentage shown is the device
+scale. When minifying, the film is pre-scaled (area filter) to the device-pixel size it is drawn at,
+so a big film stays sharp and un-aliased at "fit" on any display.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QLinearGradient,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from ..core.display import full_range_window
+from ..core.film import Film, SpacingSource, Window
+from ..core.overlay import ATTENTION_LABEL, colorbar
+from .imaging import LoadedFilm, attention_rgba, downscale, gray_qimage, qimage_to_rgb, rgb_qimage
+
+log = logging.getLogger(__name__)
+
+ZOOM_MIN, ZOOM_MAX = 0.02, 32.0
+WHEEL_STEP = 1.15
+NO_SIGNAL_TEXT = "no attention signal"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    r0: float
+    c0: float
+    r1: float
+    c1: float
+
+    def length_px(self) -> float:
+        return math.hypot(self.r1 - self.r0, self.c1 - self.c0)
+
+
+def measurement_text(m: Measurement, film: Film) -> str:
+    """Length with its calibration source: what a reader needs to trust (or distrust) the number."""
+    sp = film.spacing
+    if sp.calibrated and sp.row_mm and sp.col_mm:
+        mm = math.hypot((m.r1 - m.r0) * sp.row_mm, (m.c1 - m.c0) * sp.col_mm)
+        if sp.source is SpacingSource.IMAGER_PIXEL_SPACING:
+            return f"{mm:.1f} mm at detector (ImagerPixelSpacing)"
+        return f"{mm:.1f} mm (PixelSpacing)"
+    return f"{m.length_px():.0f} px (no calibration)"
+
+
+def _fmt_date(da: str) -> str:
+    return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) == 8 and da.isdigit() else da
+
+
+def _fmt_value(v: float) -> str:
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.4g}"
+
+
+class FilmView(QWidget):
+    """Shows one film. Mouse: right-drag W/L, wheel zoom at the cursor, left/middle-drag pan,
+    left-drag measures in distance mode. Keyboard handling lives in the main window's actions."""
+
+    view_changed = Signal()  # zoom, pan, rotation, flips
+    window_changed = Signal()  # window/level or inversion
+    cursor_moved = Signal(object)  # (row, col, value) or None when the cursor leaves the film
+    measured = Signal(str)  # text of a finished measurement
+    mode_changed = Signal(str)  # "view" or "measure"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(200, 200)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self._lf: LoadedFilm | None = None
+        self._presets: list[Window | None] = []
+        self._window: Window | None = None  # None: the file's VOI LUT
+        self._invert = False
+        self._u8: np.ndarray | None = None
+        self._image = QImage()
+        self._scaled: tuple[tuple[int, int], QImage] | None = None
+        self._cam: np.ndarray | None = None
+        self._cam_rgba: np.ndarray | None = None
+        self._cam_image = QImage()
+        self._cam_scaled: tuple[tuple[int, int], QImage] | None = None
+        self._cam_status = "off"
+        self.cam_visible = True
+        self._cam_opacity = 0.45
+        self.overlays_visible = True
+        self._zoom = 1.0
+        self._cx = self._cy = 0.0
+        self._rot = 0  # quarter turns clockwise
+        self._flip_h = self._flip_v = False
+        self._fit = True
+        self._mode = "view"
+        self._measurements: list[Measurement] = []
+        self._drag: tuple[str, QPointF, object] | None = None
+        self._live_measure: Measurement | None = None
+        self._cursor: tuple[int, int, float] | None = None
+        self._wl_range = 1.0
+        self.placeholder = "Open a film: File > Open (Ctrl+O), or drop files or a folder here"
+
+    # -- film ----------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> LoadedFilm | None:
+        return self._lf
+
+    @property
+    def film(self) -> Film | None:
+        return self._lf.film if self._lf else None
+
+    def set_film(self, lf: LoadedFilm | None) -> None:
+        self._lf = lf
+        self._cam = self._cam_rgba = None
+        self._cam_image = QImage()
+        self._cam_scaled = None
+        self._cam_status = "off"
+        self._measurements.clear()
+        self._live_measure = None
+        self._cursor = None
+        if lf is None:
+            self._presets, self._window, self._u8, self._image, self._scaled = [], None, None, QImage(), None
+            self.update()
+            return
+        self._presets = ([None] if lf.choice.voi_lut is not None else []) + list(lf.presets)
+        full = lf.presets[-1] if lf.presets else full_range_window(lf.film.pixels)  # presets end with full range
+        self._wl_range = full.width
+        self._rot, self._flip_h, self._flip_v, self._invert = 0, False, False, False
+        self._window = lf.choice.window
+        self._rerender()
+        self.fit()
+
+    def preset_names(self) -> list[str]:
+        out = []
+        for w in self._presets:
+            if w is None:
+                lut = self._lf.film.voi_lut if self._lf else None
+                out.append(f"file VOI LUT {lut.name if lut else ''}".strip())
+            else:
+                out.append(f"{w.name or 'window'}: W {w.width:.0f} / L {w.center:.0f}")
+        return out
+
+    # -- window / level --------------------------------------------------------------------------
+    @property
+    def window(self) -> Window | None:
+        return self._window
+
+    @property
+    def inverted(self) -> bool:
+        return self._invert
+
+    def window_text(self) -> str:
+        if self._lf is None:
+            return ""
+        if self._window is None:
+            lut = self._lf.film.voi_lut
+            text = f"VOI LUT {lut.name}".strip() if lut else "VOI LUT"
+        else:
+            name = f" ({self._window.name})" if self._window.name else ""
+            text = f"W {self._window.width:.0f} / L {self._window.center:.0f}{name}"
+        return text + ("  inverted" if self._invert else "")
+
+    def set_window(self, window: Window | None) -> None:
+        if self._lf is None:
+            return
+        self._window = window
+        self._rerender()
+
+    def apply_preset(self, index: int) -> bool:
+        """Preset `index` (0-based) if this film has it."""
+        if self._lf is None or not 0 <= index < len(self._presets):
+            return False
+        self.set_window(self._presets[index])
+        return True
+
+    def toggle_invert(self) -> None:
+        if self._lf is None:
+            return
+        self._invert = not self._invert
+        self._rerender()
+
+    def _current_or_default_window(self) -> Window:
+        if self._window is not None:
+            return self._window
+        fitting = [w for w in self._presets if w is not None]
+        return fitting[0] if fitting else Window(0.5, 1.0, "auto")
+
+    def _rerender(self) -> None:
+        assert self._lf is not None
+        self._u8 = self._lf.renderer.render_u8(self._window, self._invert)
+        self._image = gray_qimage(self._u8)
+        self._scaled = None
+        self.window_changed.emit()
+        self.update()
+
+    # -- attention layer ---------------------------------------------------------------------------
+    @property
+    def cam_status(self) -> str:
+        return self._cam_status
+
+    @property
+    def cam_opacity(self) -> float:
+        return self._cam_opacity
+
+    def set_cam(self, cam: np.ndarray | None, status: str) -> None:
+        """Attention map on the film's pixel grid (or None) and the core's cam_status."""
+        if cam is not None and self._lf is not None and cam.shape != self._lf.film.shape:
+            log.warning("attention map %s does not match the film %s; not shown", cam.shape, self._lf.film.shape)
+            cam, status = None, "off"
+        self._cam = cam
+        self._cam_status = status if cam is not None or status != "ok" else "off"
+        self._cam_rgba = attention_rgba(cam) if cam is not None else None
+        self._cam_image = rgb_qimage(self._cam_rgba) if self._cam_rgba is not None else QImage()
+        self._cam_scaled = None
+        self.update()
+
+    def set_cam_visible(self, visible: bool) -> None:
+        self.cam_visible = bool(visible)
+        self.update()
+
+    def set_cam_opacity(self, opacity: float) -> None:
+        self._cam_opacity = float(min(1.0, max(0.0, opacity)))
+        self.update()
+
+    def cam_drawn(self) -> bool:
+        return self.cam_visible and self._cam is not None and not self._cam_image.isNull()
+
+    # -- geometry -----------------------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    @property
+    def rotation(self) -> int:
+        return 90 * self._rot
+
+    @property
+    def flips(self) -> tuple[bool, bool]:
+        return self._flip_h, self._flip_v
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """Image point (x = col, y = row) shown at the widget centre."""
+        return self._cx, self._cy
+
+    def dpr(self) -> float:
+        return float(self.devicePixelRatioF()) or 1.0
+
+    def zoom_percent(self) -> float:
+        """Image pixels per device pixel, in percent."""
+        return self._zoom * self.dpr() * 100.0
+
+    def image_to_widget(self) -> QTransform:
+        t = QTransform.fromTranslate(-self._cx, -self._cy)
+        t *= QTransform().rotate(90.0 * self._rot)
+        t *= QTransform.fromScale(-self._zoom if self._flip_h else self._zoom, -self._zoom if self._flip_v else self._zoom)
+        t *= QTransform.fromTranslate(self.width() / 2.0, self.height() / 2.0)
+        return t
+
+    def widget_to_image(self, pos: QPointF) -> QPointF:
+        inv, ok = self.image_to_widget().inverted()
+        return inv.map(QPointF(pos)) if ok else QPointF()
+
+    def _rotated_size(self) -> tuple[int, int]:
+        rows, cols = self._lf.film.shape if self._lf else (1, 1)
+        return (rows, cols) if self._rot % 2 else (cols, rows)  # (width, height) on screen
+
+    def fit(self) -> None:
+        if self._lf is None:
+            return
+        w, h = self._rotated_size()
+        self._zoom = max(ZOOM_MIN, min(ZOOM_MAX, min(self.width() / w, self.height() / h)))
+        rows, cols = self._lf.film.shape
+        self._cx, self._cy = cols / 2.0, rows / 2.0
+        self._fit = True
+        self._view_changed()
+
+    def actual_size(self) -> None:
+        """1:1 — one image pixel per device pixel, keeping the centre."""
+        if self._lf is None:
+            return
+        self._set_zoom(1.0 / self.dpr())
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        if self._lf is None:
+            return
+        self._set_zoom(self._zoom * factor, anchor)
+
+    def _set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        zoom = max(ZOOM_MIN, min(ZOOM_MAX, zoom))
+        if anchor is not None:
+            fixed = self.widget_to_image(anchor)
+            self._zoom = zoom
+            moved = self.image_to_widget().map(fixed)
+            self._pan_widget(moved.x() - anchor.x(), moved.y() - anchor.y())
+        else:
+            self._zoom = zoom
+        self._fit = False
+        self._view_changed()
+
+    def pan(self, dx: float, dy: float) -> None:
+        """Move the picture by (dx, dy) logical pixels on screen."""
+        self._pan_widget(-dx, -dy)
+        self._fit = False
+        self._view_changed()
+
+    def _pan_widget(self, dx: float, dy: float) -> None:
+        """Move the view centre by a widget-space offset (the picture moves the other way)."""
+        t = self.image_to_widget()
+        lin = QTransform(t.m11(), t.m12(), t.m21(), t.m22(), 0.0, 0.0)
+        inv, ok = lin.inverted()
+        if ok:
+            d = inv.map(QPointF(dx, dy))
+            self._cx += d.x()
+            self._cy += d.y()
+
+    def rotate(self, quarter_turns: int) -> None:
+        if self._lf is None:
+            return
+        self._rot = (self._rot + quarter_turns) % 4
+        self._after_orientation_change()
+
+    def flip(self, horizontal: bool) -> None:
+        if self._lf is None:
+            return
+        if horizontal:
+            self._flip_h = not self._flip_h
+        else:
+            self._flip_v = not self._flip_v
+        self._after_orientation_change()
+
+    def _after_orientation_change(self) -> None:
+        if self._fit:
+            self.fit()
+        else:
+            self._view_changed()
+
+    def reset(self) -> None:
+        """Esc / 0: orientation, inversion, window and zoom back to how the film opened."""
+        if self._lf is None:
+            return
+        self._rot, self._flip_h, self._flip_v, self._invert = 0, False, False, False
+        self._window = self._lf.choice.window
+        self._live_measure = None
+        self._drag = None
+        self._rerender()
+        self.fit()
+
+    def _view_changed(self) -> None:
+        self.view_changed.emit()
+        self.update()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if self._fit:
+            self.fit()
+        super().resizeEvent(event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(800, 700)
+
+    # -- measurements --------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def set_measure_mode(self, on: bool) -> None:
+        self._mode = "measure" if on else "view"
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        self.mode_changed.emit(self._mode)
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        return list(self._measurements)
+
+    def clear_measurements(self) -> None:
+        self._measurements.clear()
+        self._live_measure = None
+        self.update()
+
+    # -- mouse ------------------------------------------------------------------------------------------
+    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if self._lf is None:
+            return super().mousePressEvent(e)
+        pos = e.position()
+        b = e.button()
+        if b == Qt.MouseButton.RightButton:
+            self._drag = ("wl", pos, self._current_or_default_window())
+        elif b == Qt.MouseButton.MiddleButton or (b == Qt.MouseButton.LeftButton and self._mode == "view"):
+            self._drag = ("pan", pos, None)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif b == Qt.MouseButton.LeftButton and self._mode == "measure":
+            p = self.widget_to_image(pos)
+            self._drag = ("measure", pos, p)
+            self._live_measure = Measurement(p.y(), p.x(), p.y(), p.x())
+        e.accept()
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        pos = e.position()
+        if self._drag is not None and self._lf is not None:
+            kind, start, data = self._drag
+            if kind == "wl":
+                assert isinstance(data, Window)
+                k = max(self._wl_range, 1.0) / 512.0  # modality units per logical pixel
+                dx, dy = pos.x() - start.x(), pos.y() - start.y()
+                width = max(1.0, data.width + dx * k)
+                self._window = Window(data.center + dy * k, width, "manual", data.function)
+                self._rerender()
+            elif kind == "pan":
+                self.pan(pos.x() - start.x(), pos.y() - start.y())
+                self._drag = ("pan", pos, None)
+            elif kind == "measure":
+                p0 = data
+                p1 = self.widget_to_image(pos)
+                self._live_measure = Measurement(p0.y(), p0.x(), p1.y(), p1.x())
+                self.update()
+        self._update_cursor(pos)
+        e.accept()
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+        if self._drag is not None:
+            kind = self._drag[0]
+            if kind == "measure" and self._live_measure is not None and self._lf is not None:
+                m = self._live_measure
+                self._live_measure = None
+                if m.length_px() >= 1.0:
+                    self._measurements.append(m)
+                    self.measured.emit(measurement_text(m, self._lf.film))
+                self.update()
+            if kind == "pan":
+                self.setCursor(Qt.CursorShape.CrossCursor if self._mode == "measure" else Qt.CursorShape.ArrowCursor)
+        self._drag = None
+        e.accept()
+
+    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+        steps = e.angleDelta().y() / 120.0
+        if steps and self._lf is not None:
+            self.zoom_by(WHEEL_STEP**steps, e.position())
+        e.accept()
+
+    def leaveEvent(self, e) -> None:  # noqa: N802
+        if self._cursor is not None:
+            self._cursor = None
+            self.cursor_moved.emit(None)
+            self.update()
+        super().leaveEvent(e)
+
+    def _update_cursor(self, pos: QPointF) -> None:
+        if self._lf is None:
+            return
+        p = self.widget_to_image(pos)
+        rows, cols = self._lf.film.shape
+        r, c = math.floor(p.y()), math.floor(p.x())
+        cur = (r, c, float(self._lf.film.pixels[r, c])) if 0 <= r < rows and 0 <= c < cols else None
+        if cur != self._cursor:
+            self._cursor = cur
+            self.cursor_moved.emit(cur)
+            if self.overlays_visible:
+                self.update()
+
+    def cursor_text(self) -> str:
+        if self._cursor is None:
+            return ""
+        r, c, v = self._cursor
+        return f"row {r}, col {c}: {_fmt_value(v)}"
+
+    # -- painting -----------------------------------------------------------------------------------------
+    def _display_image(self, src: QImage, arr: np.ndarray | None, cache_attr: str, scale: float) -> QImage:
+        """The layer pre-scaled to the device size it is drawn at (minification only)."""
+        if scale >= 1.0 or arr is None:
+            return src
+        rows, cols = arr.shape[:2]
+        size = (max(1, math.ceil(cols * scale)), max(1, math.ceil(rows * scale)))
+        cached = getattr(self, cache_attr)
+        if cached is not None and cached[0] == size:
+            return cached[1]
+        small = downscale(arr, *size)
+        img = gray_qimage(small) if small.ndim == 2 else rgb_qimage(small)
+        setattr(self, cache_attr, (size, img))
+        return img
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(0, 0, 0))
+        if self._lf is None or self._image.isNull():
+            p.setPen(QColor(150, 150, 155))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        rows, cols = self._lf.film.shape
+        scale = self._zoom * self.dpr()
+        target = QRectF(0, 0, cols, rows)
+        p.setTransform(self.image_to_widget())
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 3.0)
+        img = self._display_image(self._image, self._u8, "_scaled", scale)
+        p.drawImage(target, img, QRectF(img.rect()))
+        if self.cam_drawn():
+            cam = self._display_image(self._cam_image, self._cam_rgba, "_cam_scaled", scale)
+            p.setOpacity(self._cam_opacity)
+            p.drawImage(target, cam, QRectF(cam.rect()))
+            p.setOpacity(1.0)
+        p.resetTransform()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self._paint_measurements(p)
+        if self.overlays_visible:
+            self._paint_corners(p)
+        if self.cam_visible and self._cam_status in ("ok", "empty"):
+            self._paint_colorbar(p, empty=self._cam_status == "empty" or self._cam is None)
+        p.end()
+
+    def _overlay_font(self) -> QFont:
+        f = QFont(self.font())
+        f.setPointSizeF(max(8.0, f.pointSizeF() * 0.95))
+        return f
+
+    def _text(self, p: QPainter, x: float, y: float, line: str, align_right: bool = False, colour: QColor | None = None) -> None:
+        fm = p.fontMetrics()
+        if align_right:
+            x -= fm.horizontalAdvance(line)
+        path = QPainterPath()
+        path.addText(QPointF(x, y), p.font(), line)
+        p.strokePath(path, QPen(QColor(0, 0, 0, 220), 3.0))
+        p.fillPath(path, colour or QColor(235, 235, 235))
+
+    def _corner(self, p: QPainter, lines: list[str], corner: str) -> None:
+        fm = QFontMetrics(p.font())
+        lh, m = fm.height(), 8
+        lines = [ln for ln in lines if ln]
+        right = corner.endswith("r")
+        x = self.width() - m if right else m
+        if corner.startswith("t"):
+            y0 = m + fm.ascent()
+        else:
+            y0 = self.height() - m - fm.descent() - lh * (len(lines) - 1)
+        max_w = self.width() / 2 - 2 * m
+        for i, ln in enumerate(lines):
+            self._text(p, x, y0 + i * lh, fm.elidedText(ln, Qt.TextElideMode.ElideRight, int(max_w)), right)
+
+    def _paint_corners(self, p: QPainter) -> None:
+        assert self._lf is not None
+        film = self._lf.film
+        ids = film.ids
+        p.setFont(self._overlay_font())
+        name = ids.patient_name.replace("^", " ").strip()
+        tl = [name, f"ID {ids.patient_id}" if ids.patient_id else "", " ".join(x for x in (ids.patient_sex, ids.patient_age.lstrip("0")) if x)]
+        if not film.is_dicom:
+            tl = [film.display_name, f"{film.source_format} file (no patient data)"]
+        anatomy = " · ".join(x for x in (ids.body_part, ids.view_position, ids.laterality) if x)
+        tr = [_fmt_date(ids.study_date), ids.study_description, anatomy, " ".join(x for x in (ids.modality, ids.manufacturer) if x)]
+        bl = [self.cursor_text(), self.window_text()]
+        orient = []
+        if self._rot:
+            orient.append(f"rot {90 * self._rot}°")
+        if self._flip_h:
+            orient.append("flip H")
+        if self._flip_v:
+            orient.append("flip V")
+        rows, cols = film.shape
+        br = [" ".join(orient), f"{cols} × {rows} px", f"zoom {self.zoom_percent():.0f}%"]
+        self._corner(p, tl, "tl")
+        self._corner(p, tr, "tr")
+        self._corner(p, bl, "bl")
+        self._corner(p, br, "br")
+
+    def _paint_measurements(self, p: QPainter) -> None:
+        if self._lf is None:
+            return
+        t = self.image_to_widget()
+        items = list(self._measurements) + ([self._live_measure] if self._live_measure else [])
+        if not items:
+            return
+        p.setFont(self._overlay_font())
+        for m in items:
+            a, b = t.map(QPointF(m.c0, m.r0)), t.map(QPointF(m.c1, m.r1))
+            p.setPen(QPen(QColor(0, 0, 0, 200), 3.5))
+            p.drawLine(a, b)
+            p.setPen(QPen(QColor(255, 220, 60), 1.5))
+            p.drawLine(a, b)
+            for q in (a, b):
+                p.drawEllipse(q, 3.0, 3.0)
+            label = measurement_text(m, self._lf.film)
+            tw = p.fontMetrics().horizontalAdvance(label)
+            x = b.x() + 8 if b.x() + 8 + tw < self.width() - 4 else b.x() - 8 - tw  # keep it on screen
+            y = min(max(b.y() - 6, p.fontMetrics().ascent() + 2), self.height() - 4)
+            self._text(p, x, y, label, colour=QColor(255, 220, 60))
+
+    def _paint_colorbar(self, p: QPainter, empty: bool) -> None:
+        fm = QFontMetrics(self._overlay_font())
+        p.setFont(self._overlay_font())
+        bar_w = 14
+        bar_h = int(min(220, max(80, self.height() * 0.35)))
+        x = self.width() - 12 - bar_w
+        y = (self.height() - bar_h) // 2
+        if empty:
+            p.setPen(QPen(QColor(150, 150, 150), 1))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(x, y, bar_w, bar_h))
+            self._text(p, x - 6, y + bar_h / 2 + fm.ascent() / 2, NO_SIGNAL_TEXT, align_right=True, colour=QColor(255, 200, 120))
+            return
+        strip = colorbar(64, 1)  # (64, 1, 3) high at the top
+        grad = QLinearGradient(0, y, 0, y + bar_h)
+        for i in range(strip.shape[0]):
+            r, g, b = (int(v) for v in strip[i, 0])
+            grad.setColorAt(i / (strip.shape[0] - 1), QColor(r, g, b))
+        p.fillRect(QRectF(x, y, bar_w, bar_h), grad)
+        p.setPen(QPen(QColor(200, 200, 200), 1))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(QRectF(x, y, bar_w, bar_h))
+        self._text(p, x - 6, y + fm.ascent(), "high", align_right=True)
+        self._text(p, x - 6, y + bar_h, "low", align_right=True)
+        self._text(p, self.width() - 12, y - 8, ATTENTION_LABEL, align_right=True)
+
+    # -- export ------------------------------------------------------------------------------------------
+    def snapshot_rgb(self) -> np.ndarray:
+        """The view as shown (device pixels), as an RGB array."""
+        return qimage_to_rgb(self.grab().toImage())

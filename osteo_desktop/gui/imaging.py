@@ -1,0 +1,122 @@
+"""Pixels -> QImage for the viewer: windowing with a lookup table, thumbnails, the attention layer.
+
+`FilmRenderer.render_u8` gives exactly what `core.display.render` + `to_uint8` give (a test checks
+it); on integer-valued films it evaluates the window once per distinct value and indexes, so live
+window/level stays cheap on a 2000 x 2000 film. Everything here is safe to run off the GUI thread
+(QImage, unlike QPixmap, may be built in a worker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtGui import QImage
+
+from ..core.display import DisplayChoice, apply_window, choose_display, presets, render, to_uint8
+from ..core.film import Film, Window
+from ..core.overlay import colorize
+
+_LUT_MAX_RANGE = 1 << 20  # distinct integer values a lookup table may cover
+_EXACT_FLOAT32 = float(1 << 24)  # integers up to this are exact in float32
+THUMB_SIZE = 96
+
+
+class FilmRenderer:
+    """Display pixels (uint8, bone bright) of one film for a window (None = the file's VOI LUT)."""
+
+    def __init__(self, film: Film):
+        self.film = film
+        self._index: np.ndarray | None = None
+        self._values: np.ndarray | None = None
+        px = film.pixels
+        if px.size and np.isfinite(px).all():
+            lo, hi = float(px.min()), float(px.max())
+            if hi - lo < _LUT_MAX_RANGE and max(abs(lo), abs(hi)) < _EXACT_FLOAT32 and np.array_equal(px, np.rint(px)):
+                dtype = np.uint16 if hi - lo < 65536 else np.uint32
+                self._index = (px - lo).astype(dtype)
+                self._values = np.arange(lo, hi + 1.0, dtype=np.float32)
+
+    @property
+    def uses_lut(self) -> bool:
+        return self._index is not None
+
+    def render_u8(self, window: Window | None, invert: bool = False) -> np.ndarray:
+        if window is None or self._index is None or self._values is None:
+            return to_uint8(render(self.film, window, invert))
+        out = apply_window(self._values, window)
+        if self.film.invert_for_display != bool(invert):
+            out = 1.0 - out
+        return to_uint8(out)[self._index]
+
+
+@dataclass
+class LoadedFilm:
+    """A film ready to show: its renderer, default display, presets and thumbnail (built off-thread)."""
+
+    film: Film
+    renderer: FilmRenderer
+    choice: DisplayChoice
+    presets: list[Window]
+    thumbnail: QImage = field(default_factory=QImage)
+
+    @property
+    def path(self) -> Path:
+        return self.film.path
+
+    @property
+    def key(self) -> str:
+        return str(self.film.path)
+
+
+def prepare(film: Film) -> LoadedFilm:
+    renderer = FilmRenderer(film)
+    choice = choose_display(film)
+    lf = LoadedFilm(film, renderer, choice, presets(film))
+    lf.thumbnail = thumbnail(renderer.render_u8(choice.window, False) if choice.window else to_uint8(render(film)))
+    return lf
+
+
+def downscale(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-averaged resize (the right filter for minification)."""
+    return cv2.resize(img, (max(1, width), max(1, height)), interpolation=cv2.INTER_AREA)
+
+
+def thumbnail(u8: np.ndarray, size: int = THUMB_SIZE) -> QImage:
+    h, w = u8.shape[:2]
+    s = min(size / h, size / w, 1.0)
+    return gray_qimage(downscale(u8, int(round(w * s)), int(round(h * s))) if s < 1.0 else u8)
+
+
+def gray_qimage(u8: np.ndarray) -> QImage:
+    a = np.ascontiguousarray(u8, dtype=np.uint8)
+    h, w = a.shape
+    return QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8).copy()
+
+
+def rgb_qimage(rgb: np.ndarray) -> QImage:
+    a = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = a.shape[:2]
+    fmt = QImage.Format.Format_RGBA8888 if a.shape[2] == 4 else QImage.Format.Format_RGB888
+    return QImage(a.data, w, h, a.strides[0], fmt).copy()
+
+
+def qimage_to_rgb(img: QImage) -> np.ndarray:
+    """QImage (any format) -> (H, W, 3) uint8 RGB array (a copy)."""
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    return buf[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def attention_rgba(cam01: np.ndarray) -> np.ndarray:
+    """The attention layer as RGBA: colour from the overlay colormap, alpha growing with attention.
+
+    Drawn over the film with painter opacity `o`, this composes to exactly `core.overlay.blend`:
+    grey * (1 - o*a) + heat * o*a with a = clip(1.5 * cam, 0, 1).
+    """
+    rgb = colorize(cam01)
+    alpha = np.clip(np.rint(np.clip(cam01 * 1.5, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, alpha[:, :, None]], axis=2)

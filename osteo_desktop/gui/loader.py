@@ -1,0 +1,124 @@
+"""Loading films off the GUI thread (a one-thread QThreadPool keeps the order and leaves a core free).
+
+Files named by the user are loaded as given (a bad one gets its own error message); folders go
+through `core.discovery.find_films`. Each film is decoded, windowed for its thumbnail and given a
+lookup-table renderer in the pool, so the GUI thread only wraps ready QImages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable, Iterable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from ..core.errors import OsteoError
+from .imaging import prepare
+
+log = logging.getLogger(__name__)
+
+
+def _load_film(path: Path):
+    from ..core.loading import load_film  # the core loader (pydicom etc. imported on first use)
+
+    return load_film(path)
+
+
+def _find_films(folders: list[Path]) -> list[Path]:
+    from ..core.discovery import find_films
+
+    return list(find_films(folders))
+
+
+class _Signals(QObject):
+    loaded = Signal(int, object)  # job id, LoadedFilm
+    failed = Signal(int, str, str)  # job id, path, message
+    finished = Signal(int, int)  # job id, films loaded
+
+
+class _Job(QRunnable):
+    def __init__(self, jid: int, paths: list[Path], signals: _Signals, stop: threading.Event,
+                 load: Callable[[Path], object], find: Callable[[list[Path]], list[Path]]):
+        super().__init__()
+        self.setAutoDelete(True)
+        self._jid, self._paths, self._sig, self._stop = jid, paths, signals, stop
+        self._load, self._find = load, find
+
+    def _expand(self) -> list[Path]:
+        files: list[Path] = []
+        for p in self._paths:
+            if p.is_dir():
+                try:
+                    found = self._find([p])
+                except Exception as e:  # noqa: BLE001 - reported to the user, never raised into Qt
+                    log.exception("film discovery failed")
+                    self._sig.failed.emit(self._jid, str(p), f"{p}: the folder could not be searched ({e}).")
+                    continue
+                if not found:
+                    self._sig.failed.emit(self._jid, str(p), f"{p}: no films (DICOM, PNG, JPEG, TIFF) found in this folder.")
+                files.extend(found)
+            else:
+                files.append(p)
+        return files
+
+    def run(self) -> None:
+        n = 0
+        try:
+            for path in self._expand():
+                if self._stop.is_set():
+                    break
+                try:
+                    lf = prepare(self._load(path))
+                except OsteoError as e:
+                    self._sig.failed.emit(self._jid, str(path), str(e))
+                    continue
+                except MemoryError:
+                    self._sig.failed.emit(self._jid, str(path), f"{path}: not enough memory to open this film.")
+                    continue
+                except Exception as e:  # noqa: BLE001 - a bad file must never take the app down
+                    log.exception("unexpected error loading %s", path.name)
+                    self._sig.failed.emit(self._jid, str(path), f"{path}: could not be opened ({type(e).__name__}: {e}).")
+                    continue
+                n += 1
+                self._sig.loaded.emit(self._jid, lf)
+        finally:
+            self._sig.finished.emit(self._jid, n)
+
+
+class FilmLoader(QObject):
+    loaded = Signal(int, object)
+    failed = Signal(int, str, str)
+    finished = Signal(int, int)
+
+    def __init__(self, parent: QObject | None = None, load: Callable[[Path], object] | None = None,
+                 find: Callable[[list[Path]], list[Path]] | None = None):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._sig = _Signals(self)
+        self._sig.loaded.connect(self.loaded)
+        self._sig.failed.connect(self.failed)
+        self._sig.finished.connect(self.finished)
+        self._stop = threading.Event()
+        self._jid = 0
+        self._load = load or _load_film
+        self._find = find or _find_films
+
+    def load(self, paths: Iterable[str | Path]) -> int:
+        self._jid += 1
+        self._pool.start(_Job(self._jid, [Path(p) for p in paths], self._sig, self._stop, self._load, self._find))
+        return self._jid
+
+    def busy(self) -> bool:
+        return self._pool.activeThreadCount() > 0
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        return self._pool.waitForDone(timeout_ms)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        self._stop.set()
+        self._pool.clear()
+        return self._pool.waitForDone(timeout_ms)
+

@@ -1,0 +1,106 @@
+"""A dismissable message panel above the film: errors and warnings that never block the reader."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+
+INFO, WARNING, ERROR = "info", "warning", "error"
+_STYLE = {
+    INFO: ("#1f3347", "#8cc4ff", "Info"),
+    WARNING: ("#3d3220", "#ffb84d", "Warning"),
+    ERROR: ("#472024", "#ff7b7b", "Error"),
+}
+MAX_MESSAGES = 6
+
+
+@dataclass(frozen=True)
+class Message:
+    level: str
+    text: str
+
+
+class _Row(QFrame):
+    dismissed = Signal(object)
+
+    def __init__(self, msg: Message, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.message = msg
+        bg, fg, tag = _STYLE.get(msg.level, _STYLE[INFO])
+        self.setObjectName("messageRow")
+        self.setStyleSheet(f"#messageRow {{ background: {bg}; border-left: 4px solid {fg}; border-radius: 3px; }}")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        head = QLabel(f"<b style='color:{fg}'>{tag}</b>")
+        head.setAlignment(Qt.AlignmentFlag.AlignTop)
+        body = QLabel(msg.text)
+        body.setWordWrap(True)
+        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        body.setTextFormat(Qt.TextFormat.PlainText)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.clicked.connect(lambda: self.dismissed.emit(self))
+        lay.addWidget(head)
+        lay.addWidget(body, 1)
+        lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.close_button = close
+
+
+class MessagePanel(QWidget):
+    """Newest message on top; at most MAX_MESSAGES; hidden when empty."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(4, 4, 4, 0)
+        self._lay.setSpacing(3)
+        self._rows: list[_Row] = []
+        self.setVisible(False)
+
+    def post(self, level: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if self._rows and self._rows[0].message == Message(level, text):
+            return  # the same message again: keep one
+        row = _Row(Message(level, text), self)
+        row.dismissed.connect(self._dismiss)
+        self._rows.insert(0, row)
+        self._lay.insertWidget(0, row)
+        while len(self._rows) > MAX_MESSAGES:
+            self._remove(self._rows[-1])
+        self.setVisible(True)
+        self.changed.emit()
+
+    def _remove(self, row: _Row) -> None:
+        self._rows.remove(row)
+        self._lay.removeWidget(row)
+        row.hide()
+        row.deleteLater()
+
+    def _dismiss(self, row: _Row) -> None:
+        if row in self._rows:
+            self._remove(row)
+        self.setVisible(bool(self._rows))
+        self.changed.emit()
+
+    def clear(self) -> None:
+        for row in list(self._rows):
+            self._remove(row)
+        self.setVisible(False)
+        self.changed.emit()
+
+    def messages(self) -> list[Message]:
+        return [r.message for r in self._rows]
+
+    def rows(self) -> list[_Row]:
+        return list(self._rows)

@@ -1,0 +1,128 @@
+"""The study browser dock: films grouped by patient, then study, with thumbnails.
+
+A DICOM film is grouped by PatientID and StudyInstanceUID; a PNG/JPEG/TIFF is its own patient.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from ..core.film import Film
+
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _fmt_date(da: str) -> str:
+    return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) == 8 and da.isdigit() else da
+
+
+def patient_label(film: Film) -> str:
+    ids = film.ids
+    if not film.is_dicom:
+        return f"{film.display_name} ({film.source_format or 'image'})"
+    name = ids.patient_name.replace("^", " ").strip() or "(no name)"
+    return f"{name} — {ids.patient_id}" if ids.patient_id else name
+
+
+def study_key(film: Film) -> str:
+    return film.ids.study_instance_uid or f"file:{film.path}"
+
+
+def study_label(film: Film) -> str:
+    ids = film.ids
+    parts = [_fmt_date(ids.study_date), ids.study_description or ids.accession_number]
+    text = " · ".join(p for p in parts if p)
+    return text or ("Study" if film.is_dicom else "Image")
+
+
+def film_label(film: Film) -> str:
+    ids = film.ids
+    kind = " ".join(x for x in (ids.modality, ids.body_part, ids.view_position, ids.laterality) if x)
+    return f"{kind}\n{film.display_name}" if kind else film.display_name
+
+
+class StudyBrowser(QWidget):
+    film_activated = Signal(str)  # path
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.tree = QTreeWidget(self)
+        self.tree.setHeaderHidden(True)
+        self.tree.setIconSize(QSize(64, 64))
+        self.tree.setUniformRowHeights(False)
+        self.tree.setIndentation(14)
+        self.tree.setExpandsOnDoubleClick(False)
+        self.tree.itemActivated.connect(self._activated)
+        self.tree.itemClicked.connect(self._activated)
+        lay.addWidget(self.tree)
+        self._patients: dict[str, QTreeWidgetItem] = {}
+        self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
+        self._films: dict[str, QTreeWidgetItem] = {}
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(250, 500)
+
+    def add_film(self, film: Film, thumb: QImage | None = None) -> QTreeWidgetItem:
+        key = str(film.path)
+        if key in self._films:
+            item = self._films[key]
+            if thumb is not None and not thumb.isNull():
+                item.setIcon(0, QIcon(QPixmap.fromImage(thumb)))
+            return item
+        pk = film.patient_key
+        pat = self._patients.get(pk)
+        if pat is None:
+            pat = QTreeWidgetItem(self.tree, [patient_label(film)])
+            f = pat.font(0)
+            f.setBold(True)
+            pat.setFont(0, f)
+            pat.setToolTip(0, patient_label(film))
+            self._patients[pk] = pat
+            pat.setExpanded(True)
+        sk = (pk, study_key(film))
+        st = self._studies.get(sk)
+        if st is None:
+            st = QTreeWidgetItem(pat, [study_label(film)])
+            st.setToolTip(0, study_label(film))
+            self._studies[sk] = st
+            st.setExpanded(True)
+        item = QTreeWidgetItem(st, [film_label(film)])
+        item.setData(0, PATH_ROLE, key)
+        item.setToolTip(0, key)
+        if thumb is not None and not thumb.isNull():
+            item.setIcon(0, QIcon(QPixmap.fromImage(thumb)))
+        self._films[key] = item
+        pat.setExpanded(True)
+        st.setExpanded(True)
+        return item
+
+    def select(self, path: str) -> None:
+        item = self._films.get(path)
+        if item is not None:
+            self.tree.blockSignals(True)
+            self.tree.setCurrentItem(item)
+            self.tree.blockSignals(False)
+            self.tree.scrollToItem(item)
+
+    def paths(self) -> list[str]:
+        """Films in display order (patients, studies, films as listed)."""
+        out: list[str] = []
+        for i in range(self.tree.topLevelItemCount()):
+            pat = self.tree.topLevelItem(i)
+            for j in range(pat.childCount()):
+                st = pat.child(j)
+                for k in range(st.childCount()):
+                    out.append(st.child(k).data(0, PATH_ROLE))
+        return out
+
+    def patient_count(self) -> int:
+        return self.tree.topLevelItemCount()
+
+    def _activated(self, item: QTreeWidgetItem, _col: int = 0) -> None:
+        path = item.data(0, PATH_ROLE)
+        if path:
+            self.film_activated.emit(path)
