@@ -149,6 +149,18 @@ class Screener:
         self.load_ms = (time.perf_counter() - t0) * 1000
         log.info("model %s %s loaded on %s in %.0f ms", cfg.name, cfg.version, self.device, self.load_ms)
 
+    def warm_up(self) -> None:
+        """Import Grad-CAM and run one pass on a blank input, so the first real film is not slower.
+
+        Call it from a worker thread right after construction (the viewer does).
+        """
+        import torch
+
+        H, W = self.bundle.config.preprocessing.input_size
+        x = torch.zeros((1, self.bundle.config.preprocessing.in_chans, H, W), device=self.device)
+        with self._lock:
+            self._forward(x, gradcam=True)
+
     def _move_to(self, device: str) -> None:
         self._model.to(device)
         self.device = device

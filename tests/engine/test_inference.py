@@ -115,3 +115,11 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(InferenceError):
             resolve_device("cuda")
+
+
+def test_warm_up_runs_and_leaves_results_unchanged(screener):
+    film = knee_like_film()
+    before = screener.screen(film, gradcam=False).probabilities
+    screener.warm_up()
+    after = screener.screen(film, gradcam=False).probabilities
+    assert before == pytest.approx(after, abs=1e-6)
