@@ -10,6 +10,8 @@ not a test.
    QTimer (target < 50 ms while a film is screened).
 2. Warm screening (in this process): the same film screened `--repeat` more times with the model
    loaded, longest stall during each; and the cost of one live window/level re-render on the film.
+3. PDF report export (File > Export PDF report…, dialogs skipped): time to write the report in the
+   worker, and the longest GUI stall meanwhile (phase "exporting"; same target).
 
 Without --bundle it uses the installed bundle (model_weights/ or $OSTEO_BUNDLE), else a random-weight
 efficientnet_b0 at 512 px (the shipped input size), so the compute matches the real model.
@@ -162,9 +164,42 @@ def warm_screening(film: Path, bundle: Path, device: str, repeat: int) -> int:
         rows, cols = lf.film.shape
         print(f"window/level re-render+paint  median {statistics.median(ts):7.1f} ms on a {cols}x{rows} film "
               f"({'lookup table' if lf.renderer.uses_lut else 'direct'})")
+    rc |= pdf_export(w, stats, wait_outcome, outcome)
     stats.meter.stop()
     w.close()
     return rc
+
+
+def pdf_export(w, stats, wait_outcome, outcome: list) -> int:
+    """One PDF report of the film's patient, written in the worker as the menu action does."""
+    if w.current is None:
+        return 0
+    out = Path(tempfile.mkdtemp(prefix="osteo-gui-bench-pdf-")) / "report.pdf"
+    os.environ.setdefault("OSTEO_PSEUDONYM_SALT_FILE", str(out.parent / "salt"))
+    w.export_finished.connect(lambda *a: outcome.append("ok"))
+    w.export_failed.connect(lambda jid, msg: outcome.append(msg))
+    # the menu action has the worker import the PDF writer while its dialog is open: do the same,
+    # and give it the time a user takes to answer the dialog
+    w.controller.preload_reports()
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(2000, loop.quit)
+    loop.exec()
+    stats.meter.max_gap_ms.clear()
+    t = time.perf_counter()
+    if w.export_pdf(out, page_size="A4", anonymize=False, force=False) is None:
+        print("FAILED: the export did not start")
+        return 1
+    res = wait_outcome()
+    ms = (time.perf_counter() - t) * 1000
+    if res != "ok":
+        print(f"FAILED: {res}")
+        return 1
+    gap = stats.meter.max_gap_ms.get("exporting", 0.0)
+    print(f"PDF report export             {ms:7.0f} ms ({out.stat().st_size // 1024} KiB)")
+    print(f"longest stall while exporting {gap:7.1f} ms   (target < {STALL_TARGET_MS:.0f} ms: {_verdict(gap < STALL_TARGET_MS)})")
+    return 0
 
 
 def main() -> int:

@@ -1,8 +1,9 @@
 """The main window: film view in the middle, study browser on the left, results on the right.
 
 Everything slow happens elsewhere: films load in `FilmLoader`'s pool, the model loads and screens in
-`ScreeningController`'s thread. Errors become messages in the panel above the film and in the status
-bar; nothing here opens a modal error dialog.
+`ScreeningController`'s thread, and report exports (PDF, DICOM SR / SC) are written there too. Errors
+become messages in the panel above the film and in the status bar; nothing here opens a modal error
+dialog (the export dialogs and "Replace?" are questions, asked before anything starts).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -29,11 +30,12 @@ from PySide6.QtWidgets import (
 from .. import INTENDED_USE, __version__
 from ..core.overlay import stamp
 from ..resources_path import demo_film_path
+from . import report_export as rx
 from . import screening as scr
 from .film_view import FilmView
 from .imaging import LoadedFilm, rgb_qimage
 from .loader import FilmLoader
-from .messages import ERROR, WARNING, MessagePanel
+from .messages import ERROR, INFO, WARNING, MessagePanel
 from .results_panel import ResultsPanel
 from .shortcuts import PRESET_GROUP, ShortcutsDialog
 from .study_browser import StudyBrowser
@@ -49,19 +51,33 @@ EXPORT_STAMP = "NOT FOR DIAGNOSTIC USE"
 FILE_FILTER = "Films (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 
 
-def pdf_report_support() -> tuple[bool, str]:
-    """Whether the PDF report export can be offered, and why not.
+PDF_TIP = "Write the screening report of this film's patient (every film of the patient open here) as a PDF"
+DICOM_TIP = "Write this film's result as a DICOM structured report and/or a secondary capture with the attention map"
 
-    The report module (`osteo_desktop.core.reports`) is being written; its entry point has not been
-    announced, so the action stays disabled until it is wired here.
-    """
+
+def _module_found(name: str) -> bool:
     try:
-        found = importlib.util.find_spec("osteo_desktop.core.reports") is not None
+        return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
-        found = False
-    if not found:
+        return False
+
+
+def pdf_report_support() -> tuple[bool, str]:
+    """Whether the PDF report export can be offered (True, tooltip), or why not (False, reason).
+    Checks without importing: reportlab is imported only when a report is written."""
+    if not _module_found("osteo_desktop.core.reports"):
         return False, "PDF reports are not available in this build (osteo_desktop.core.reports is missing)."
-    return False, "PDF report export is coming soon: the report module is not connected to the viewer yet."
+    if not _module_found("reportlab"):
+        return False, "PDF reports are not available: the reportlab package is not installed."
+    return True, PDF_TIP
+
+
+def dicom_export_support() -> tuple[bool, str]:
+    if not _module_found("osteo_desktop.core.reports"):
+        return False, "DICOM outputs are not available in this build (osteo_desktop.core.reports is missing)."
+    if not _module_found("pydicom"):
+        return False, "DICOM outputs are not available: the pydicom package is not installed."
+    return True, DICOM_TIP
 
 
 class MainWindow(QMainWindow):
@@ -73,6 +89,8 @@ class MainWindow(QMainWindow):
     screening_failed = Signal(str, str)
     screening_cancelled = Signal(str)
     unexpected_error = Signal(str)
+    export_finished = Signal(int, object)  # job id, [Path] written
+    export_failed = Signal(int, str)  # job id, message (also cancelled: "cancelled")
 
     def __init__(
         self,
@@ -118,6 +136,7 @@ class MainWindow(QMainWindow):
         self._rid_path: dict[int, str] = {}
         self._show_first: set[int] = set()
         self._want: dict[int, str] = {}  # load job -> the film to show when it arrives
+        self._export_kind: dict[int, str] = {}  # running export jobs -> "PDF report" / "DICOM"
         self._closing = False
 
         self._build_status_bar()
@@ -182,8 +201,11 @@ class MainWindow(QMainWindow):
         self.export_action = self._act("&Export PNG snapshot…", "Ctrl+E", self.export_dialog, m,
                                        tip="Save the view as shown, stamped NOT FOR DIAGNOSTIC USE")
         ok, why = pdf_report_support()
-        self.pdf_action = self._act("Export PDF &report…", None, None, m, tip=why)
+        self.pdf_action = self._act("Export PDF &report…", "Ctrl+Shift+E", self.export_pdf_dialog, m, tip=why)
         self.pdf_action.setEnabled(ok)
+        ok, why = dicom_export_support()
+        self.dicom_action = self._act("Export DICOM S&R / SC…", None, self.export_dicom_dialog, m, tip=why)
+        self.dicom_action.setEnabled(ok)
         m.addSeparator()
         self._act("&Quit", "Ctrl+Q", self.close, m)
 
@@ -288,6 +310,11 @@ class MainWindow(QMainWindow):
         c.finished.connect(self._on_result)
         c.failed.connect(self._on_screen_failed)
         c.cancelled.connect(self._on_cancelled)
+        c.export_progress.connect(self._on_export_progress)
+        c.export_screened.connect(self._on_export_screened)
+        c.export_done.connect(self._on_export_done)
+        c.export_failed.connect(self._on_export_failed)
+        c.export_cancelled.connect(self._on_export_cancelled)
         self.unexpected_error.connect(lambda t: self.post(ERROR, t))
 
     # -- public API ----------------------------------------------------------------------------------
@@ -295,8 +322,8 @@ class MainWindow(QMainWindow):
         """Load the model in the background (call once the window is visible)."""
         self.controller.start()
 
-    def post(self, level: str, text: str) -> None:
-        self.messages.post(level, text)
+    def post(self, level: str, text: str, actions: Iterable[tuple[str, Callable[[], object]]] = ()) -> None:
+        self.messages.post(level, text, list(actions))
         self.statusBar().showMessage(text.splitlines()[0] if text else "", 10000)
 
     @property
@@ -384,8 +411,13 @@ class MainWindow(QMainWindow):
         return rid
 
     def cancel_screening(self) -> None:
-        if self.controller.cancel() is None:
-            self.statusBar().showMessage("Nothing to cancel.", 3000)
+        """Ctrl+.: cancel the screening on display, else a report export that has not written yet."""
+        if self.controller.cancel() is not None:
+            return
+        if self.controller.cancel_export() is not None:
+            self.statusBar().showMessage("Cancelling the export…", 3000)
+            return
+        self.statusBar().showMessage("Nothing to cancel.", 3000)
 
     def export_dialog(self) -> None:
         if self.current is None:
@@ -407,6 +439,204 @@ class MainWindow(QMainWindow):
             log.info("exported a PNG snapshot")
         else:
             self.post(ERROR, f"{path}: the snapshot could not be written (check the folder and free space).")
+        return ok
+
+    # -- report export -------------------------------------------------------------------------------
+    def patient_films(self) -> list[rx.ExportFilm]:
+        """Every film of the current film's patient open in the study browser (display order), with
+        the film and its result where they are still in memory."""
+        if self._current is None:
+            return []
+        paths = self.browser.patient_paths(self._current) or [self._current]
+        out = []
+        for p in paths:
+            lf = self._films.get(p)
+            out.append(rx.ExportFilm(p, lf.film if lf is not None else None, self._results.get(p)))
+        return out
+
+    def _export_blocked(self) -> bool:
+        if self.current is None:
+            self.statusBar().showMessage("Nothing to export: open a film first.", 5000)
+            return True
+        if self._export_kind:
+            self.statusBar().showMessage("An export is still being written: wait for it (or Ctrl+. to cancel it).", 5000)
+            return True
+        return False
+
+    def _report_dir(self, key: str) -> str:
+        d = str(self.settings.value(key, "") or "")
+        return d if d and Path(d).is_dir() else rx.documents_dir()
+
+    def _screening_summary(self, films: list[rx.ExportFilm]) -> str:
+        n = len(films)
+        have = sum(1 for f in films if f.prediction is not None)
+        todo = n - have
+        head = f"The report covers {'the one film' if n == 1 else f'all {n} films'} of this patient open in the viewer"
+        if todo == 0:
+            return head + (": screened." if n == 1 else ", all screened.")
+        if self.controller.model_available:
+            return head + f": {have} screened; {todo} will be screened first, in the background."
+        return head + f": {have} screened; {todo} cannot be screened ({self._no_model_short()}) and will be listed as not screened."
+
+    def _no_model_short(self) -> str:
+        return "no model is installed" if self.controller.model_state == scr.NO_MODEL else "the model could not be loaded"
+
+    def export_pdf_dialog(self) -> None:
+        """File > Export PDF report…: ask (file, page size, anonymised), then export_pdf()."""
+        if self._export_blocked():
+            return
+        from ..core.errors import ReportError
+        from ..core.reports import ScreenedFilm, report_filename
+        from ..core.reports.common import format_person_name
+
+        self.controller.preload_reports()  # in the worker, while the user answers the dialog
+        lf = self.current
+        assert lf is not None
+        films = self.patient_films()
+        first = self._films.get(films[0].path) if films else None
+        film0 = first.film if first is not None else lf.film
+        name = report_filename([ScreenedFilm(film0, None)])
+        try:
+            anon_name = report_filename([ScreenedFilm(film0, None)], anonymize=True)
+        except ReportError as e:  # the pseudonym salt cannot be created: the export will say so too
+            log.warning("no pseudonym for the suggested file name: %s", e)
+            anon_name = "osteo-report_anonymised.pdf"
+        ids = lf.film.ids
+        who = format_person_name(ids.patient_name)
+        patient = (f"{who} (ID {ids.patient_id})" if who else f"ID {ids.patient_id}") if ids.patient_id else lf.film.display_name
+        summary = f"Patient: {patient}\n{self._screening_summary(films)}"
+        identifiers = [ids.patient_id, *str(ids.patient_name or "").replace("=", "^").split("^")]
+        opts = rx.ask_pdf_options(
+            self, folder=self._report_dir(rx.DIR_KEY), name=name, anon_name=anon_name,
+            page_size=str(self.settings.value(rx.PAGE_SIZE_KEY, rx.default_page_size())), anonymize=False,
+            summary=summary, identifiers=[i for i in identifiers if i],
+        )
+        if opts is not None:
+            self.export_pdf(opts.path, page_size=opts.page_size, anonymize=opts.anonymize)
+
+    def export_pdf(self, path: str | Path, *, page_size: str = "A4", anonymize: bool = False,
+                   force: bool | None = None) -> int | None:
+        """Write the current patient's PDF report to `path` in the worker; returns the export job id.
+
+        `force=None` asks "Replace?" when the file exists (None returned, nothing written, if the user
+        declines); True / False are passed on as the core's `force`.
+        """
+        if self._export_blocked():
+            return None
+        path = Path(path)
+        if path.is_dir():
+            self.post(ERROR, f"{path} is a folder: the report needs a file name.")
+            return None
+        if force is None:
+            force = False
+            if path.exists():
+                if not rx.confirm_replace(self, [path]):
+                    self.statusBar().showMessage(f"Not exported: {path.name} was left as it was.", 6000)
+                    return None
+                force = True
+        self.settings.setValue(rx.PAGE_SIZE_KEY, page_size)
+        self.settings.setValue(rx.DIR_KEY, str(path.parent))
+        job = rx.ExportJob(rx.PDF, self.patient_films(), path, page_size=page_size, anonymize=anonymize, force=force)
+        return self._start_export(job, "PDF report")
+
+    def export_dicom_dialog(self) -> None:
+        """File > Export DICOM SR / SC…: the current film's result as DICOM, into a folder."""
+        if self._export_blocked():
+            return
+        lf = self.current
+        assert lf is not None
+        kinds = str(self.settings.value(rx.DICOM_KINDS_KEY, "SR") or "SR")
+        state = "screened" if lf.key in self._results else (
+            "not screened yet: it will be screened first" if self.controller.model_available else
+            f"not screened ({self._no_model_short()}): nothing can be written")
+        opts = rx.ask_dicom_options(self, folder=self._report_dir(rx.DICOM_DIR_KEY),
+                                    summary=f"Film: {lf.film.display_name} ({state}).",
+                                    sr="SR" in kinds, sc="SC" in kinds)
+        if opts is not None:
+            self.export_dicom(opts.folder, sr=opts.sr, sc=opts.sc)
+
+    def export_dicom(self, folder: str | Path, *, sr: bool = True, sc: bool = False, force: bool | None = None) -> int | None:
+        """Write `<stem>_SR.dcm` / `<stem>_SC.dcm` of the current film into `folder` (asks before replacing)."""
+        if self._export_blocked():
+            return None
+        folder = Path(folder)
+        films = [f for f in self.patient_films() if f.path == self._current]
+        if force is None:
+            existing = [p for p in rx.dicom_targets(films, folder, sr, sc) if p.exists()]
+            force = False
+            if existing:
+                if not rx.confirm_replace(self, existing):
+                    self.statusBar().showMessage("Not exported: the existing files were left as they were.", 6000)
+                    return None
+                force = True
+        self.settings.setValue(rx.DICOM_DIR_KEY, str(folder))
+        self.settings.setValue(rx.DICOM_KINDS_KEY, "+".join(k for k, on in (("SR", sr), ("SC", sc)) if on))
+        return self._start_export(rx.ExportJob(rx.DICOM, films, folder, sr=sr, sc=sc, force=force), "DICOM")
+
+    def _start_export(self, job: rx.ExportJob, what: str) -> int:
+        jid = self.controller.export(job)
+        self._export_kind[jid] = what
+        self._enter("exporting")
+        waiting = self.controller.model_state in (scr.LOADING, scr.NOT_STARTED)
+        self.statusBar().showMessage(f"Exporting the {what}" + (" once the model has loaded…" if waiting else "…"))
+        return jid
+
+    def _export_ended(self, jid: int) -> str | None:
+        what = self._export_kind.pop(jid, None)
+        if what is not None:
+            self._leave("exporting")
+        return what
+
+    def _on_export_progress(self, jid: int, text: str) -> None:
+        if jid in self._export_kind:
+            self.statusBar().showMessage(f"{self._export_kind[jid]}: {text}")
+
+    def _on_export_screened(self, path: str, pred: Any) -> None:
+        """A film screened for a report: cache it like any result (and show it if it is on display)."""
+        self._cache_result(path, pred)
+        if path == self._current and self.controller.active is None and self.results.prediction is None:
+            self._show_prediction(pred)
+
+    def _on_export_done(self, jid: int, paths: Any, notes: Any) -> None:
+        what = self._export_ended(jid)
+        if what is None:
+            return
+        paths = [Path(p) for p in paths]
+        folder = paths[0].parent if paths else None
+        if not paths:
+            text = f"{what}: nothing was written (no screened film)."
+        elif len(paths) == 1:
+            text = f"{what} saved: {paths[0]}"
+        else:
+            text = f"{what} saved in {folder}: " + ", ".join(p.name for p in paths)
+        if notes:
+            text += "\n" + "\n".join(notes)
+        actions = [("Open folder", lambda f=folder: self.open_folder(f))] if folder is not None else []
+        self.post(WARNING if notes else INFO, text, actions)
+        log.info("export %d written (%d file(s))", jid, len(paths))
+        self.export_finished.emit(jid, paths)
+
+    def _on_export_failed(self, jid: int, message: str) -> None:
+        what = self._export_ended(jid)
+        if what is None:
+            return
+        self.post(ERROR, message)
+        self.export_failed.emit(jid, message)
+
+    def _on_export_cancelled(self, jid: int) -> None:
+        what = self._export_ended(jid)
+        if what is None:
+            return
+        self.statusBar().showMessage(f"{what} export cancelled: nothing was written.", 6000)
+        self.export_failed.emit(jid, "cancelled")
+
+    def open_folder(self, folder: Path | None) -> bool:
+        """Show a folder in the system's file manager."""
+        if folder is None:
+            return False
+        ok = QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not ok:
+            self.statusBar().showMessage(f"Could not open {folder}", 6000)
         return ok
 
     def show_tags(self) -> None:
@@ -598,10 +828,7 @@ class MainWindow(QMainWindow):
         path = self._rid_path.pop(rid, None)
         if path is None:
             return
-        self._results[path] = pred
-        self._results.move_to_end(path)
-        while len(self._results) > RESULT_CACHE:
-            self._results.popitem(last=False)
+        self._cache_result(path, pred)
         if path == self._current:
             self._show_prediction(pred)
             for w in pred.warnings:
@@ -609,6 +836,12 @@ class MainWindow(QMainWindow):
                     self.post(WARNING, w)
         self.statusBar().showMessage(f"Screened {Path(path).name}: {pred.decision_text}", 8000)
         self.screening_done.emit(path, pred)
+
+    def _cache_result(self, path: str, pred: Any) -> None:
+        self._results[path] = pred
+        self._results.move_to_end(path)
+        while len(self._results) > RESULT_CACHE:
+            self._results.popitem(last=False)
 
     def _on_screen_failed(self, rid: int, message: str) -> None:
         self._leave("screening")

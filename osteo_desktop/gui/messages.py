@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ class Message:
 class _Row(QFrame):
     dismissed = Signal(object)
 
-    def __init__(self, msg: Message, parent: QWidget | None = None):
+    def __init__(self, msg: Message, parent: QWidget | None = None,
+                 actions: Sequence[tuple[str, Callable[[], object]]] = ()):
         super().__init__(parent)
         self.message = msg
         bg, fg, tag = _STYLE.get(msg.level, _STYLE[INFO])
@@ -49,6 +51,12 @@ class _Row(QFrame):
         close.clicked.connect(lambda: self.dismissed.emit(self))
         lay.addWidget(head)
         lay.addWidget(body, 1)
+        self.action_buttons: list[QPushButton] = []
+        for label, callback in actions:
+            b = QPushButton(label)
+            b.clicked.connect(lambda _=False, cb=callback: cb())
+            lay.addWidget(b, 0, Qt.AlignmentFlag.AlignTop)
+            self.action_buttons.append(b)
         lay.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.close_button = close
 
@@ -66,13 +74,14 @@ class MessagePanel(QWidget):
         self._rows: list[_Row] = []
         self.setVisible(False)
 
-    def post(self, level: str, text: str) -> None:
+    def post(self, level: str, text: str, actions: Sequence[tuple[str, Callable[[], object]]] = ()) -> None:
+        """Show a message; `actions` are (button label, callback) pairs shown beside it."""
         text = text.strip()
         if not text:
             return
         if self._rows and self._rows[0].message == Message(level, text):
             return  # the same message again: keep one
-        row = _Row(Message(level, text), self)
+        row = _Row(Message(level, text), self, actions)
         row.dismissed.connect(self._dismiss)
         self._rows.insert(0, row)
         self._lay.insertWidget(0, row)

@@ -243,6 +243,7 @@ class ResultsPanel(QWidget):
 
     def _blank(self) -> None:
         self.prediction = None
+        self.screen_button.setText("Screen")
         self.result_box.setVisible(False)
         self.decision.setText("")
         self.score_bar.set(None, None)
@@ -300,6 +301,7 @@ class ResultsPanel(QWidget):
         self.result_box.setVisible(True)
         self._busy(False)
         self.screen_button.setEnabled(True)
+        self.screen_button.setText("Screen again")
         self.status.setText("Screened.")
         self.status.setStyleSheet(f"color: {OK.name()};")
         positive = bool(pred.positive)

@@ -7,11 +7,17 @@ The GUI never waits for the worker, except in `shutdown()`.
 
 The model loads once, in the worker thread, right after the window is shown: `torch` is imported
 there (lazily, through `core.inference`), never on the GUI thread before the window is visible.
+Loading ends with `Screener.warm_up()` (Grad-CAM imported, one blank pass), so that the first film
+is not slowed down by imports that hold the GIL.
+
+Report exports (`export`) run in the same worker, in order with the screening requests: they use the
+loaded model to screen the films of the report that have no result yet (`report_export.run_export`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -28,20 +34,20 @@ NOT_STARTED, LOADING, READY, NO_MODEL, MODEL_ERROR = "not started", "loading", "
 def default_factory(bundle: Any, device: str) -> Any:
     from ..core.inference import Screener  # imports torch: worker thread only
 
-    screener = Screener(bundle, device)
-    _preload("pytorch_grad_cam")  # the core imports it on the first screen(): do it while the model loads
-    return screener
+    return Screener(bundle, device)
 
 
-def _preload(module: str) -> None:
-    """Import a module now, in the worker. Importing C extensions holds the GIL (a GUI stall of up to
-    ~200 ms): better during model loading than in the middle of the first screening."""
-    import importlib
-
+def _warm_up(screener: Any) -> None:
+    """`Screener.warm_up()` where the screener has it: Grad-CAM's imports hold the GIL (a GUI stall of
+    up to ~200 ms), better during model loading than in the middle of the first screening. A failure
+    here is not fatal: the first screening reports it properly if it recurs."""
+    warm = getattr(screener, "warm_up", None)
+    if not callable(warm):
+        return
     try:
-        importlib.import_module(module)
-    except ImportError as e:  # the core will report it properly when it needs the module
-        log.warning("could not preload %s: %s", module, e)
+        warm()
+    except Exception as e:  # noqa: BLE001
+        log.warning("model warm-up failed (%s: %s); the first screening may be slower", type(e).__name__, e)
 
 
 class _Worker(QObject):
@@ -52,12 +58,21 @@ class _Worker(QObject):
     result = Signal(int, object)
     failed = Signal(int, str)
     cancelled = Signal(int)
+    export_progress = Signal(int, str)
+    export_screened = Signal(str, object)  # path, Prediction (screened for a report)
+    export_done = Signal(int, object, object)  # job id, [Path written], [notes]
+    export_failed = Signal(int, str)
+    export_cancelled = Signal(int)
+
+    RECENT = 16
 
     def __init__(self, factory: ScreenerFactory, is_stale: Callable[[int], bool]):
         super().__init__()
         self._factory = factory
         self._is_stale = is_stale
         self._screener: Any = None
+        self._model_problem = "no model is loaded"
+        self._recent: OrderedDict[str, Any] = OrderedDict()  # path -> last result (worker thread only)
 
     @Slot(object, str)
     def load(self, bundle: Any, device: str) -> None:
@@ -70,16 +85,20 @@ class _Worker(QObject):
                 self.notice.emit(f"{e} Falling back to the CPU.")
                 self._screener = self._factory(bundle, "cpu")
         except NoBundleError as e:
+            self._model_problem = "no model is installed"
             self.model_failed.emit(NO_MODEL, str(e))
             return
         except OsteoError as e:
             state = NO_MODEL if isinstance(e, BundleError) else MODEL_ERROR
+            self._model_problem = "no model is installed" if state == NO_MODEL else "the model could not be loaded"
             self.model_failed.emit(state, str(e))
             return
         except Exception as e:  # an unexpected failure must not kill the thread: report it
             log.exception("model loading failed")
+            self._model_problem = "the model could not be loaded"
             self.model_failed.emit(MODEL_ERROR, f"The model could not be loaded ({type(e).__name__}: {e}).")
             return
+        _warm_up(self._screener)
         self.model_loaded.emit(getattr(self._screener, "model_info", None))
 
     @Slot(int, object)
@@ -106,7 +125,59 @@ class _Worker(QObject):
                 log.exception("screening failed")
                 self.failed.emit(rid, f"Screening failed unexpectedly ({type(e).__name__}: {e}).")
             return
+        self._remember(str(film.path), pred)
         self.result.emit(rid, pred)
+
+    def _remember(self, path: str, pred: Any) -> None:
+        self._recent[path] = pred
+        self._recent.move_to_end(path)
+        while len(self._recent) > self.RECENT:
+            self._recent.popitem(last=False)
+
+    @Slot()
+    def preload_reports(self) -> None:
+        """Import the PDF writer and load its fonts now (asked when the export dialog opens): the
+        imports load C extensions and parse TrueType fonts while holding the GIL, better while the
+        user fills in the dialog than while the report is written."""
+        try:
+            from ..core.reports import pdf
+            import reportlab.pdfgen.canvas  # noqa: F401
+            import reportlab.platypus  # noqa: F401
+
+            setup = getattr(pdf, "_setup_fonts", None)
+            if callable(setup):
+                setup()
+        except Exception as e:  # noqa: BLE001 - the export itself reports real problems
+            log.debug("could not preload the report writer: %s", e)
+
+    @Slot(object)
+    def export(self, job: Any) -> None:
+        """A report export (`report_export.ExportJob`): screen what has no result yet, then write."""
+        from ..core.errors import ReportError
+        from ..core.reports import ReportExistsError
+        from .report_export import ExportCancelled, run_export
+
+        def screened(path: str, pred: Any) -> None:
+            self._remember(path, pred)
+            self.export_screened.emit(path, pred)
+
+        try:
+            paths, notes = run_export(
+                job, self._screener, recent=self._recent.get, no_model_reason=self._model_problem,
+                progress=lambda text: self.export_progress.emit(job.jid, text), on_screened=screened,
+            )
+        except ExportCancelled:
+            self.export_cancelled.emit(job.jid)
+        except ReportExistsError as e:
+            self.export_failed.emit(job.jid, f"{e.path} already exists, so nothing was written. "
+                                             "Export again and choose Replace to overwrite it.")
+        except ReportError as e:
+            self.export_failed.emit(job.jid, f"The export failed: {e}")
+        except Exception as e:  # noqa: BLE001 - the worker must live on
+            log.exception("report export failed")
+            self.export_failed.emit(job.jid, f"The export failed unexpectedly ({type(e).__name__}: {e}).")
+        else:
+            self.export_done.emit(job.jid, paths, notes)
 
 
 class ScreeningController(QObject):
@@ -119,9 +190,16 @@ class ScreeningController(QObject):
     finished = Signal(int, object)  # request id, Prediction
     failed = Signal(int, str)
     cancelled = Signal(int)
+    export_progress = Signal(int, str)
+    export_screened = Signal(str, object)
+    export_done = Signal(int, object, object)  # job id, [Path], [notes]
+    export_failed = Signal(int, str)
+    export_cancelled = Signal(int)
 
     _load_requested = Signal(object, str)
     _screen_requested = Signal(int, object)
+    _export_requested = Signal(object)
+    _preload_requested = Signal()
 
     def __init__(self, bundle: Any = None, device: str = "auto", factory: ScreenerFactory | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -135,6 +213,9 @@ class ScreeningController(QObject):
         self.model_info: Any = None
         self._thread: QThread | None = None
         self._worker: _Worker | None = None
+        self._export_jid = 0
+        self._exports: dict[int, Any] = {}  # running / queued export jobs
+        self._preloaded = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,6 +229,8 @@ class ScreeningController(QObject):
         self._thread.finished.connect(self._worker.deleteLater)
         self._load_requested.connect(self._worker.load)
         self._screen_requested.connect(self._worker.screen)
+        self._export_requested.connect(self._worker.export)
+        self._preload_requested.connect(self._worker.preload_reports)
         w = self._worker
         w.model_loaded.connect(self._on_model_loaded)
         w.model_failed.connect(self._on_model_failed)
@@ -156,6 +239,11 @@ class ScreeningController(QObject):
         w.result.connect(self._on_result)
         w.failed.connect(self._on_failed)
         w.cancelled.connect(self._on_worker_cancelled)
+        w.export_progress.connect(self.export_progress)
+        w.export_screened.connect(self.export_screened)
+        w.export_done.connect(self._on_export_done)
+        w.export_failed.connect(self._on_export_failed)
+        w.export_cancelled.connect(self._on_export_cancelled)
         self._thread.start()
         self._set_model_state(LOADING, "Loading the model…")
         self._load_requested.emit(self._bundle, self._device)
@@ -164,6 +252,8 @@ class ScreeningController(QObject):
         """Make everything stale, stop the thread and wait for it. True when the thread ended."""
         self._cancel_upto = self._latest
         self._active = None
+        for job in self._exports.values():
+            job.cancel.set()
         if self._thread is None:
             return True
         self._thread.quit()
@@ -217,6 +307,52 @@ class ScreeningController(QObject):
         self._active = None
         self.cancelled.emit(rid)
         return rid
+
+    # -- exports -------------------------------------------------------------------------------------
+    def export(self, job: Any) -> int:
+        """Queue a `report_export.ExportJob` in the worker (after any screening already queued)."""
+        self._export_jid += 1
+        job.jid = self._export_jid
+        self._exports[job.jid] = job
+        if self._thread is None:
+            self.start()
+        self._export_requested.emit(job)
+        return job.jid
+
+    def preload_reports(self) -> None:
+        """Have the worker import the report writer (once), e.g. while an export dialog is open."""
+        if self._preloaded:
+            return
+        self._preloaded = True
+        if self._thread is None:
+            self.start()
+        self._preload_requested.emit()
+
+    @property
+    def exporting(self) -> bool:
+        return bool(self._exports)
+
+    def cancel_export(self) -> int | None:
+        """Ask the running export to stop (before it writes); returns its id, or None."""
+        for jid, job in self._exports.items():
+            job.cancel.set()
+            return jid
+        return None
+
+    @Slot(int, object, object)
+    def _on_export_done(self, jid: int, paths: Any, notes: Any) -> None:
+        self._exports.pop(jid, None)
+        self.export_done.emit(jid, paths, notes)
+
+    @Slot(int, str)
+    def _on_export_failed(self, jid: int, message: str) -> None:
+        self._exports.pop(jid, None)
+        self.export_failed.emit(jid, message)
+
+    @Slot(int)
+    def _on_export_cancelled(self, jid: int) -> None:
+        self._exports.pop(jid, None)
+        self.export_cancelled.emit(jid)
 
     # -- worker signals (GUI thread) -----------------------------------------------------------------
     def _set_model_state(self, state: str, message: str) -> None:

@@ -2,8 +2,8 @@
 
 A 5 ms precise QTimer measures the gaps between its ticks: a gap much longer than 5 ms is a stall of
 the GUI event loop. Gaps are attributed to the phases active at the time ("model-loading",
-"screening", both as "model-loading+screening", or "idle") and the
-launch-to-window and time-to-result marks are written as JSON when the app exits. Used by
+"screening", both as "model-loading+screening", "exporting" while a report is written, or "idle")
+and the launch-to-window and time-to-result marks are written as JSON when the app exits. Used by
 bench/gui_responsiveness.py; costs nothing when the variable is unset.
 """
 

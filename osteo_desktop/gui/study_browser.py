@@ -119,6 +119,21 @@ class StudyBrowser(QWidget):
                     out.append(st.child(k).data(0, PATH_ROLE))
         return out
 
+    def patient_paths(self, path: str) -> list[str]:
+        """The films of `path`'s patient (the same `Film.patient_key`), in display order; [] if unknown."""
+        item = self._films.get(path)
+        if item is None:
+            return []
+        pat = item
+        while pat.parent() is not None:
+            pat = pat.parent()
+        out: list[str] = []
+        for j in range(pat.childCount()):
+            st = pat.child(j)
+            for k in range(st.childCount()):
+                out.append(st.child(k).data(0, PATH_ROLE))
+        return out
+
     def patient_count(self) -> int:
         return self.tree.topLevelItemCount()
 

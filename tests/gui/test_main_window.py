@@ -306,10 +306,13 @@ def test_excepthook_shows_message_instead_of_dying(qtbot, make_window):
         sys.excepthook, threading.excepthook = previous
 
 
-def test_pdf_action_disabled_with_tooltip(make_window):
+def test_pdf_action_disabled_with_reason_when_unsupported(make_window, monkeypatch):
+    from osteo_desktop.gui import main_window as mw
+
+    monkeypatch.setattr(mw, "_module_found", lambda name: name != "reportlab")
     w = make_window(FakeScreener())
     assert not w.pdf_action.isEnabled()
-    assert "PDF" in w.pdf_action.toolTip()
+    assert "reportlab" in w.pdf_action.toolTip()
 
 
 def test_shortcuts_dialog_lists_actions(make_window):

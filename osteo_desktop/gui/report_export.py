@@ -1,0 +1,403 @@
+"""Report export from the viewer: the PDF screening report of the current film's patient, and the
+DICOM SR / Secondary Capture of the current film, written by the same core code as
+`osteo-screen --pdf / --dicom-sr / --dicom-sc` (`osteo_desktop.core.reports`).
+
+The GUI thread only asks (the dialogs here) and gathers what it already has: the patient's films
+open in the study browser, the films still in memory and their cached results. Everything else
+happens in the screening worker, in order with the screening requests (`run_export`): films that
+left the memory cache are read again, films not screened yet are screened (with Grad-CAM, for the
+report's heatmaps), then the files are written. Nothing is ever overwritten unless the user said
+"Replace" (then `force=True`).
+
+The dialogs are module-level functions (`ask_pdf_options`, `ask_dicom_options`, `confirm_replace`)
+so that tests can replace them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from PySide6.QtCore import QLocale, QStandardPaths, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .theme import MUTED, WARN
+
+log = logging.getLogger(__name__)
+
+PDF, DICOM = "pdf", "dicom"
+PAGE_SIZES = ("A4", "Letter")
+PAGE_SIZE_KEY = "report/page_size"
+DIR_KEY = "report/dir"
+DICOM_DIR_KEY = "report/dicom_dir"
+DICOM_KINDS_KEY = "report/dicom_kinds"
+
+
+# -- what a job carries ---------------------------------------------------------------------------
+@dataclass
+class ExportFilm:
+    """One film of the export: its path, and the film / result when the GUI has them in memory."""
+
+    path: str
+    film: Any = None  # core.film.Film, or None: read again in the worker
+    prediction: Any = None  # core.inference.Prediction, or None: screened in the worker
+
+
+@dataclass
+class ExportJob:
+    kind: str  # PDF or DICOM
+    films: list[ExportFilm]
+    out: Path  # the PDF file, or the folder for DICOM outputs
+    page_size: str = "A4"
+    anonymize: bool = False
+    force: bool = False
+    sr: bool = True
+    sc: bool = False
+    jid: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class ExportCancelled(Exception):
+    pass
+
+
+def default_page_size() -> str:
+    """Letter where the locale measures in US units, else A4."""
+    return "Letter" if QLocale.system().measurementSystem() == QLocale.MeasurementSystem.ImperialUSSystem else "A4"
+
+
+def documents_dir() -> str:
+    d = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return d if d and Path(d).is_dir() else str(Path.home())
+
+
+def dicom_targets(films: Sequence[Any], folder: Path, sr: bool, sc: bool) -> list[Path]:
+    """The files `core.reports.write_dicom_outputs` writes for these films (to ask before replacing)."""
+    from ..core.reports.common import safe_filename_part, unique_path
+
+    taken: set[Path] = set()
+    out = []
+    for f in films:
+        stem = safe_filename_part(Path(f.path).stem, "film")
+        for kind, wanted in (("SR", sr), ("SC", sc)):
+            if wanted:
+                out.append(unique_path(folder / f"{stem}_{kind}.dcm", taken))
+    return out
+
+
+# -- the worker's part (no Qt) -----------------------------------------------------------------------
+def run_export(
+    job: ExportJob,
+    screener: Any,
+    *,
+    recent: Callable[[str], Any] | None = None,
+    no_model_reason: str = "no model is loaded",
+    progress: Callable[[str], None] | None = None,
+    on_screened: Callable[[str, Any], None] | None = None,
+) -> tuple[list[Path], list[str]]:
+    """Gather, screen what is missing, write. Returns (paths written, notes for the user).
+
+    Runs in the screening worker thread. Raises ExportCancelled when `job.cancel` is set before the
+    files are written, and core errors (ReportError, ReportExistsError...) as they come.
+    """
+    from ..core.errors import OsteoError
+    from ..core.inference import Cancelled
+    from ..core.reports import ScreenedFilm, write_dicom_outputs, write_report_for_patient
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    def check() -> None:
+        if job.cancel.is_set():
+            raise ExportCancelled()
+
+    items: list[ScreenedFilm] = []
+    notes: list[str] = []
+    missing = [f for f in job.films if f.prediction is None and (recent is None or recent(f.path) is None)]
+    k = 0
+    for ef in job.films:
+        check()
+        name = Path(ef.path).name
+        film = ef.film
+        if film is None:
+            say(f"Reading {name} again…")
+            try:
+                from ..core.loading import load_film
+
+                film = load_film(Path(ef.path))
+            except OsteoError as e:
+                notes.append(f"{name} could not be read again and is not in the report ({e}).")
+                continue
+        pred, error = ef.prediction, ""
+        if pred is None and recent is not None:
+            pred = recent(ef.path)
+        if pred is None:
+            if screener is None:
+                error = f"not screened: {no_model_reason}"
+            else:
+                k += 1
+                say(f"Screening {name} for the report ({k} of {len(missing)})…")
+                try:
+                    pred = screener.screen(film, gradcam=True, should_cancel=job.cancel.is_set)
+                except Cancelled:
+                    raise ExportCancelled() from None
+                except OsteoError as e:
+                    error = str(e)
+                except Exception as e:  # noqa: BLE001 - one film must not stop the report
+                    log.exception("screening for the report failed")
+                    error = f"screening failed unexpectedly ({type(e).__name__}: {e})"
+                else:
+                    if on_screened is not None:
+                        on_screened(ef.path, pred)
+            if pred is None:
+                notes.append(f"{name}: {error}")
+        items.append(ScreenedFilm(film, pred, error))
+    check()
+    if not items:
+        from ..core.errors import ReportError
+
+        raise ReportError("none of the films could be read: nothing to report")
+    bundle = getattr(screener, "bundle", None)
+    if job.kind == PDF:
+        say("Writing the PDF report…")
+        path = write_report_for_patient(items, job.out, bundle=bundle, anonymize=job.anonymize, force=job.force,
+                                        page_size=job.page_size)
+        return [path], notes
+    say("Writing the DICOM files…")
+    if not any(it.prediction is not None for it in items):
+        from ..core.errors import ReportError
+
+        raise ReportError("the film is not screened, so there is nothing to write as DICOM SR / SC"
+                          + (f" ({items[0].error})" if items[0].error else ""))
+    return write_dicom_outputs(items, job.out, bundle=bundle, sr=job.sr, sc=job.sc, force=job.force), notes
+
+
+# -- dialogs (GUI thread) ------------------------------------------------------------------------------
+@dataclass
+class PdfOptions:
+    path: Path
+    page_size: str = "A4"
+    anonymize: bool = False
+
+
+@dataclass
+class DicomOptions:
+    folder: Path
+    sr: bool = True
+    sc: bool = False
+
+
+def _with_suffix(text: str, folder: str, suffix: str) -> Path | None:
+    text = text.strip()
+    if not text:
+        return None
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        p = Path(folder) / p
+    if p.suffix.lower() != suffix:
+        p = p.with_name(p.name + suffix)
+    return p
+
+
+class PdfReportDialog(QDialog):
+    """File, page size and anonymisation for one patient's PDF report."""
+
+    def __init__(self, parent: QWidget | None, *, folder: str, name: str, anon_name: str, page_size: str,
+                 anonymize: bool, summary: str, identifiers: Sequence[str] = ()):
+        super().__init__(parent)
+        self.setWindowTitle("Export PDF report")
+        self.setMinimumWidth(560)
+        self._folder, self._names = folder, (name, anon_name)
+        self._identifiers = [s.lower() for s in identifiers if s and len(s) >= 3]
+        lay = QVBoxLayout(self)
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)  # grows when the warning shows
+        self.summary = QLabel(summary)
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(self.summary)
+        form = QFormLayout()
+        row = QHBoxLayout()
+        self.path_edit = QLineEdit(str(Path(folder) / (anon_name if anonymize else name)))
+        self.path_edit.setMinimumWidth(360)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Save as:", row)
+        self.page_combo = QComboBox()
+        self.page_combo.addItems(list(PAGE_SIZES))
+        self.page_combo.setCurrentText(page_size if page_size in PAGE_SIZES else "A4")
+        form.addRow("Page size:", self.page_combo)
+        self.anon_check = QCheckBox("Anonymised: no name, birth date, IDs or file names (a pseudonym instead)")
+        self.anon_check.setChecked(anonymize)
+        self.anon_check.toggled.connect(self._anon_toggled)
+        form.addRow("", self.anon_check)
+        lay.addLayout(form)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(f"color: {WARN.name()};")
+        lay.addWidget(self.warning)
+        note = QLabel("Screening aid — not a diagnosis. The report must be reviewed and signed.")
+        note.setStyleSheet(f"color: {MUTED.name()};")
+        lay.addWidget(note)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+        self.path_edit.textChanged.connect(self._check)
+        self._check()
+
+    def _browse(self) -> None:
+        cur = self.options()
+        start = str(cur.path) if cur else self._folder
+        path, _ = QFileDialog.getSaveFileName(self, "Save the PDF report as", start, "PDF (*.pdf)",
+                                              options=QFileDialog.Option.DontConfirmOverwrite)  # asked once, on export
+        if path:
+            self.path_edit.setText(path)
+
+    def _anon_toggled(self, on: bool) -> None:
+        p = Path(self.path_edit.text().strip())
+        old, new = (self._names[0], self._names[1]) if on else (self._names[1], self._names[0])
+        if p.name == old:  # the suggested name: swap it, so that an anonymised file is not named after the patient
+            self.path_edit.setText(str(p.with_name(new)))
+        self._check()
+
+    def _check(self) -> None:
+        opts = self.options()
+        self.export_button.setEnabled(opts is not None)
+        warn = ""
+        if opts is not None and opts.anonymize:
+            name = opts.path.name.lower()
+            if any(i in name for i in self._identifiers):
+                warn = "The file name contains the patient's name or ID: choose another name for an anonymised report."
+        if opts is not None and opts.path.is_dir():
+            warn = "This is a folder: add a file name."
+            self.export_button.setEnabled(False)
+        if warn != self.warning.text() or bool(warn) != self.warning.isVisibleTo(self):
+            self.warning.setText(warn)
+            self.warning.setVisible(bool(warn))
+            self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to fit wrapped text (a QVBoxLayout's minimum size ignores the labels' height-for-width)."""
+        lay = self.layout()
+        lay.activate()
+        need = lay.totalHeightForWidth(self.width()) if lay.hasHeightForWidth() else lay.sizeHint().height()
+        if need > self.height():
+            self.resize(self.width(), need)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._fit_height()
+
+    def options(self) -> PdfOptions | None:
+        path = _with_suffix(self.path_edit.text(), self._folder, ".pdf")
+        if path is None:
+            return None
+        return PdfOptions(path, self.page_combo.currentText(), self.anon_check.isChecked())
+
+
+class DicomExportDialog(QDialog):
+    def __init__(self, parent: QWidget | None, *, folder: str, summary: str, sr: bool, sc: bool):
+        super().__init__(parent)
+        self.setWindowTitle("Export DICOM SR / Secondary Capture")
+        self.setMinimumWidth(520)
+        lay = QVBoxLayout(self)
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        s = QLabel(summary)
+        s.setWordWrap(True)
+        s.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(s)
+        form = QFormLayout()
+        row = QHBoxLayout()
+        self.folder_edit = QLineEdit(folder)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Folder:", row)
+        self.sr_check = QCheckBox("Structured report (TID 1500 SR): scores and decision, for PACS")
+        self.sr_check.setChecked(sr)
+        self.sc_check = QCheckBox("Secondary Capture: the film with the attention map burned in")
+        self.sc_check.setChecked(sc)
+        form.addRow("", self.sr_check)
+        form.addRow("", self.sc_check)
+        lay.addLayout(form)
+        note = QLabel("Both go into the film's study and keep its patient data (they are not anonymised).")
+        note.setWordWrap(True)
+        note.setStyleSheet(f"color: {MUTED.name()};")
+        lay.addWidget(note)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+        for sig in (self.folder_edit.textChanged, self.sr_check.toggled, self.sc_check.toggled):
+            sig.connect(self._check)
+        self._check()
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Folder for the DICOM files", self.folder_edit.text())
+        if d:
+            self.folder_edit.setText(d)
+
+    def _check(self) -> None:
+        self.export_button.setEnabled(self.options() is not None)
+
+    def options(self) -> DicomOptions | None:
+        text = self.folder_edit.text().strip()
+        if not text or not (self.sr_check.isChecked() or self.sc_check.isChecked()):
+            return None
+        return DicomOptions(Path(text).expanduser(), self.sr_check.isChecked(), self.sc_check.isChecked())
+
+
+def ask_pdf_options(parent: QWidget | None, **kw: Any) -> PdfOptions | None:
+    """The PDF dialog (modal); None when cancelled. Keyword arguments: see PdfReportDialog."""
+    d = PdfReportDialog(parent, **kw)
+    try:
+        return d.options() if d.exec() == QDialog.DialogCode.Accepted else None
+    finally:
+        d.deleteLater()
+
+
+def ask_dicom_options(parent: QWidget | None, **kw: Any) -> DicomOptions | None:
+    d = DicomExportDialog(parent, **kw)
+    try:
+        return d.options() if d.exec() == QDialog.DialogCode.Accepted else None
+    finally:
+        d.deleteLater()
+
+
+def confirm_replace(parent: QWidget | None, paths: Sequence[Path]) -> bool:
+    """Ask before overwriting; No is the default."""
+    paths = list(paths)
+    if len(paths) == 1:
+        text = f"{paths[0].name} already exists in {paths[0].parent}.\n\nReplace it?"
+    else:
+        text = "These files already exist:\n" + "\n".join(f"  {p}" for p in paths) + "\n\nReplace them?"
+    answer = QMessageBox.question(parent, "Replace?", text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
