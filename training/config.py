@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "allow_leaks": False,
     },
     "model": {
-        "architecture": "efficientnet_b0",  # any timm name, or "osteo_cnn" (training.cnn)
+        "architecture": "efficientnet_b0",  # any timm name, or "osteo_cnn" (osteo_desktop.core.architectures)
         # none | hub (timm/HF hub, online only) | lite0-package | /path/to/weights.safetensors|.pth
         "pretrained": "none",
         # used when `pretrained` cannot be had: none | lite0-package | error

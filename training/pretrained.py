@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import cnn  # noqa: F401  (registers osteo_cnn with timm)
+from osteo_desktop.core import architectures  # noqa: F401  (registers osteo_cnn with timm)
 from .errors import ConfigError, PretrainedUnavailable
 
 log = logging.getLogger(__name__)

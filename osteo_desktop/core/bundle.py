@@ -194,7 +194,8 @@ def write_bundle(folder: str | os.PathLike[str], state_dict: dict, config: Bundl
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "architecture": config.architecture})
+    # one metadata key only: the file (and so its sha256) depends on the weights alone
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, out / WEIGHTS_FILE)
     cfg = replace(config, sha256=sha256_file(out / WEIGHTS_FILE))
     atomic_write_text(out / CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2) + "\n")

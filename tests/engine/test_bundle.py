@@ -81,3 +81,15 @@ def test_loader_never_unpickles():
     for mod in (bundle_mod, model_mod):
         src = inspect.getsource(mod)
         assert "torch.load(" not in src and "import pickle" not in src
+
+
+def test_the_papers_custom_cnn_bundle_loads_in_the_app(tmp_path):
+    b = make_bundle(tmp_path / "cnn", architecture="osteo_cnn")
+    model = load_model(read_bundle(b.path))
+    assert type(model).__name__ == "OsteoCNN"
+
+
+def test_identical_weights_give_identical_checksums(tmp_path):
+    a = make_bundle(tmp_path / "a", seed=5)
+    b = make_bundle(tmp_path / "b", seed=5)
+    assert a.config.sha256 == b.config.sha256

@@ -57,7 +57,7 @@ def test_bundle_is_accepted_by_the_core_and_predicts_like_training(full_run):
     assert f"{res['cv']['metrics']['overall']['auc_low_bmd']:.2f}" in card  # numbers come from the run
     model = load_model(bundle)
     # the training-time final model, on films read and preprocessed the application's way
-    from training.cnn import OsteoCNN
+    from osteo_desktop.core.architectures import OsteoCNN
     from training.engine import load_weights
 
     ref = OsteoCNN(num_classes=3, **cfg.model_kwargs)

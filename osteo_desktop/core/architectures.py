@@ -5,8 +5,8 @@ the classifier. (Global average pooling instead of a flatten layer keeps the mod
 the input size; the paper does not publish its flatten size.)
 
 Importing this module registers the architecture: ``timm.create_model("osteo_cnn", num_classes=3)``.
-The application's ``osteo_desktop.core.model.create_model`` must import it before creating an
-``osteo_cnn`` bundle's model (the module depends on torch and timm only).
+``osteo_desktop.core.model.create_model`` imports it, so bundles of this architecture load in the
+application as well as in training (the module depends on torch and timm only).
 """
 
 from __future__ import annotations
