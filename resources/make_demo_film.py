@@ -79,6 +79,11 @@ def build(data_dir: Path, out: Path) -> Path:
     ds.BitsStored = 8
     ds.HighBit = 7
     ds.PixelRepresentation = 0
+    # The stored 8-bit range, shown as stored: the same picture as the JPEG the model was trained on
+    # (LINEAR window 128/256 maps value v to v/255 exactly).
+    ds.WindowCenter = 128
+    ds.WindowWidth = 256
+    ds.WindowCenterWidthExplanation = "FULL 8-BIT RANGE"
     ds.InstanceCreationDate = dt.date(2026, 1, 1).strftime("%Y%m%d")
     ds.PixelData = encapsulate([jpeg])
     ds["PixelData"].VR = "OB"
