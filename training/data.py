@@ -14,7 +14,6 @@ model input will use: `preprocess_image(cached)` is then identical to `preproces
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import math
 import os
@@ -27,6 +26,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from osteo_desktop.core.bundle import sha256_file
 from osteo_desktop.core.preprocessing import PreprocessConfig
 
 from .errors import ManifestError
@@ -318,14 +318,6 @@ def load_display_image(path: str | os.PathLike[str], loader: str = "auto") -> np
 # --------------------------------------------------------------------------------------------
 # Hashes
 # --------------------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 PHASH_BITS = 256

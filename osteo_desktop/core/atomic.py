@@ -1,14 +1,25 @@
-"""Atomic file writes: write a temporary file beside the target, then rename over it."""
+"""Atomic file writes: write a temporary file beside the target, then rename it into place.
+
+A reader never sees a half-written file. With `overwrite=False` an existing target is never
+replaced, race-free: the finished temporary file is hard-linked to the target name (which fails if
+the name exists); on file systems without hard links it falls back to an existence check.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
+    """Write `data` to `path` atomically. Raises FileExistsError when `overwrite` is False and it exists."""
     target = Path(path)
+    if not overwrite and target.exists():
+        raise FileExistsError(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -16,15 +27,26 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here (some network/FAT file systems)
+                if target.exists():
+                    raise FileExistsError(target) from None
+                os.replace(tmp, target)
+    finally:
         try:
             os.unlink(tmp)
-        except OSError:
+        except FileNotFoundError:
             pass
-        raise
+        except OSError:  # pragma: no cover
+            log.warning("could not remove temporary file %s", tmp)
     return target
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)

@@ -12,11 +12,11 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import atomic_write_bytes
 from ..errors import ReportError
 from ..film import Film
 
@@ -85,45 +85,17 @@ def film_anatomy(item: ScreenedFilm) -> str | None:
 
 # -- writing files ---------------------------------------------------------------------------------
 def write_new_file(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> Path:
-    """Write `data` atomically: a temporary file beside the target, then one rename.
+    """Write `data` atomically (`core.atomic`); without `force` an existing file is never replaced.
 
-    Without `force` an existing target is never replaced, race-free: the finished temporary file is
-    hard-linked to the target name (which fails if the name exists); on file systems without hard
-    links it falls back to an existence check and `os.replace`. Raises `ReportExistsError`.
+    Raises `ReportExistsError` (the file exists, use --force) or `ReportError` (cannot write).
     """
     target = Path(path)
-    if not force and target.exists():
-        raise ReportExistsError(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if force:
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise ReportExistsError(target) from None
-            except OSError:  # no hard links here (some network/FAT file systems)
-                if target.exists():
-                    raise ReportExistsError(target) from None
-                os.replace(tmp, target)
+        return atomic_write_bytes(target, data, overwrite=force)
+    except FileExistsError:
+        raise ReportExistsError(target) from None
     except OSError as e:
-        if isinstance(e, ReportExistsError):
-            raise
         raise ReportError(f"{target}: cannot write ({e.strerror or e}). Check the folder and free space.") from e
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        except OSError:  # pragma: no cover
-            log.warning("could not remove temporary file %s", tmp)
-    return target
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
