@@ -210,3 +210,19 @@ def test_non_square_pixels_keep_the_physical_aspect_ratio():
     pics = film_pictures(film, make_prediction((0.5, 0.3, 0.2), blob_cam((200, 100))), max_side=None)
     assert pics.display.shape == (400, 100)  # 40 mm x 10 mm
     assert pics.overlay is not None and pics.overlay.shape[0] == 400 and pics.overlay.dtype == np.uint8
+
+
+def test_training_metrics_become_one_compact_table():
+    from osteo_desktop.core.reports.pdf import group_metric_table
+
+    metrics = {
+        "evaluation": "5-fold CV",
+        "overall": {"n_images": 10, "n_patients": 8, "auc_low_bmd": 0.61, "auc_low_bmd_ci95": [0.5, 0.7],
+                    "sensitivity": 0.9, "specificity": 0.2, "age_only_auc_low_bmd": 0.94},
+        "spine": {"n_images": 4, "n_patients": 2, "auc_low_bmd": 0.55},
+    }
+    rows = group_metric_table(metrics)
+    assert rows[0][2].startswith("Low-BMD AUC")
+    assert rows[1] == ["overall", "10 / 8", "0.61 (0.50–0.70)", "0.90", "0.20", "0.94"]
+    assert rows[2][0] == "spine" and rows[2][3] == "—"
+    assert group_metric_table({"auc": {"value": 0.8}}) is None

@@ -315,6 +315,31 @@ def metric_rows(metrics: dict[str, Any], limit: int = 18) -> list[tuple[str, str
     return rows
 
 
+GROUP_METRIC_COLUMNS = ("Group", "Images / patients", "Low-BMD AUC (95% CI)", "Sensitivity", "Specificity",
+                        "Age-only AUC")
+
+
+def group_metric_table(metrics: dict[str, Any]) -> list[list[str]] | None:
+    """The training package's metrics (`{"overall": {...}, "knee": {...}, ...}` with `auc_low_bmd`,
+    `auc_low_bmd_ci95`, `sensitivity`, ...) as one compact table; None for any other layout."""
+    groups = [(k, v) for k, v in metrics.items() if isinstance(v, dict) and "auc_low_bmd" in v]
+    if not groups:
+        return None
+
+    def with_ci(d: dict[str, Any], key: str) -> str:
+        if d.get(key) is None:
+            return "—"
+        ci = d.get(f"{key}_ci95")
+        return f"{d[key]:.2f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "")
+
+    rows = [list(GROUP_METRIC_COLUMNS)]
+    for name, d in groups:
+        n = f"{d.get('n_images', '—')} / {d.get('n_patients', '—')}"
+        rows.append([name, n, with_ci(d, "auc_low_bmd"), with_ci(d, "sensitivity"), with_ci(d, "specificity"),
+                     with_ci(d, "age_only_auc_low_bmd")])
+    return rows
+
+
 # -- the document ------------------------------------------------------------------------------------
 def _styles() -> dict[str, Any]:
     from reportlab.lib import colors
@@ -594,8 +619,28 @@ class _Builder:
                                             "the model that screened these films."), st["warn"]))
         metrics = cfg.metrics if cfg is not None else {}
         out.append(Paragraph("Validation metrics (from the model bundle)", st["subhead"]))
-        rows = metric_rows(metrics) if metrics else []
-        if rows:
+        table = group_metric_table(metrics) if metrics else None
+        rows = metric_rows(metrics) if metrics and table is None else []
+        if table is not None:
+            from reportlab.lib import colors
+            from reportlab.platypus import Table, TableStyle
+
+            cells = [[Paragraph(_p(c), st["label"] if i == 0 else st["base"]) for c in r] for i, r in enumerate(table)]
+            widths = [0.12, 0.16, 0.24, 0.16, 0.16, 0.16]
+            t = Table(cells, colWidths=[w * self.width for w in widths], hAlign="LEFT")
+            t.setStyle(TableStyle([
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#DDDDDD")),
+            ]))
+            out.append(t)
+            if metrics.get("evaluation"):
+                out.append(Paragraph(_p(str(metrics["evaluation"]) + ". Sensitivity and specificity at the operating "
+                                        "point. Age-only AUC: age alone used as the score (where ages are known)."),
+                                     st["muted"]))
+        elif rows:
             out.append(_kv_table(rows, self.width, st))
         else:
             out.append(Paragraph(_p("Not available: the model bundle records no validation metrics. "
