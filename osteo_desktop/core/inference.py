@@ -70,10 +70,14 @@ class Prediction:
     cam_status: str = CAM_OFF
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    out_of_scope: bool = False  # the film's tags say it is not a knee/spine radiograph
 
     @property
     def decision_text(self) -> str:
-        return DECISION_TEXT[self.decision]
+        text = DECISION_TEXT[self.decision]
+        if self.out_of_scope:
+            text += " [not validated for this film: see warnings]"
+        return text
 
     @property
     def positive(self) -> bool:
@@ -91,6 +95,7 @@ class Prediction:
             "model": self.model.to_dict(),
             "device": self.device,
             "gradcam": self.cam_status,
+            "out_of_scope": self.out_of_scope,
             "warnings": list(self.warnings),
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "intended_use": INTENDED_USE,
@@ -209,7 +214,8 @@ class Screener:
 
         cfg = self.bundle.config
         timings: dict[str, float] = {}
-        warnings = list(anatomy_warnings(film))
+        scope_warnings = list(anatomy_warnings(film))
+        warnings = list(scope_warnings)
         step(0.0, "preprocessing")
         t = time.perf_counter()
         arr, geom = preprocess_film(film, cfg.preprocessing)
@@ -263,4 +269,5 @@ class Screener:
             cam_status=cam_status,
             warnings=warnings,
             timings_ms=timings,
+            out_of_scope=bool(scope_warnings),
         )

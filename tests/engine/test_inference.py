@@ -101,7 +101,9 @@ def test_non_knee_dicom_is_flagged(screener):
     film.source_format = "DICOM"
     pred = screener.screen(film, gradcam=False)
     assert pred.warnings, "a CT chest film must carry an anatomy warning"
+    assert pred.out_of_scope and "not validated" in pred.decision_text and pred.to_dict()["out_of_scope"]
     plain = screener.screen(knee_like_film(), gradcam=False)
+    assert not plain.out_of_scope and "not validated" not in plain.decision_text
     assert not any("knee" in w.lower() or "spine" in w.lower() for w in plain.warnings)
 
 
