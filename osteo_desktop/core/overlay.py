@@ -24,14 +24,15 @@ def blend(display_u8: np.ndarray, cam01: np.ndarray | None, opacity: float = 0.4
 
     Opacity scales with attention so that low-attention areas keep showing the film unchanged.
     """
-    grey = np.repeat(display_u8[:, :, None], 3, axis=2).astype(np.float32)
+    grey = cv2.cvtColor(np.ascontiguousarray(display_u8), cv2.COLOR_GRAY2RGB)
     if cam01 is None:
-        return grey.astype(np.uint8)
+        return grey
     if cam01.shape != display_u8.shape:
         raise ValueError(f"heatmap {cam01.shape} does not match film {display_u8.shape}")
-    heat = colorize(cam01).astype(np.float32)
-    alpha = (np.clip(opacity, 0.0, 1.0) * np.clip(cam01 * 1.5, 0.0, 1.0))[:, :, None]
-    return np.clip(grey * (1.0 - alpha) + heat * alpha, 0, 255).astype(np.uint8)
+    cam = np.asarray(cam01, dtype=np.float32)
+    heat = colorize(cam)
+    w_heat = np.clip(cam * np.float32(1.5), 0.0, 1.0) * np.float32(np.clip(opacity, 0.0, 1.0))
+    return cv2.blendLinear(grey, heat, np.float32(1.0) - w_heat, w_heat)
 
 
 def colorbar(height: int, width: int = 24) -> np.ndarray:
