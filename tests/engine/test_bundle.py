@@ -80,7 +80,7 @@ def test_loader_never_unpickles():
 
     for mod in (bundle_mod, model_mod):
         src = inspect.getsource(mod)
-        assert "torch.load(" not in src and "import pickle" not in src
+        assert "torch." + "load(" not in src and "import pickle" not in src
 
 
 def test_the_papers_custom_cnn_bundle_loads_in_the_app(tmp_path):
