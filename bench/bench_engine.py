@@ -44,9 +44,9 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=6, help="films per osteo-screen call in the batch measurement")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    import pydicom  # noqa: F401  (importing pydicom resets its logger's level: import it first)
+    from osteo_desktop.core.logs import quiet_third_party_logs
 
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    quiet_third_party_logs()
     import warnings
 
     warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")

@@ -307,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # pydicom logs every decoder's traceback and non-conformance notes; our own messages say
         # what failed and what to do, so keep its chatter for -v.
-        import pydicom  # noqa: F401  (importing pydicom resets its logger's level: import it first)
+        from ..core.logs import quiet_third_party_logs
 
-        logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+        quiet_third_party_logs()
         warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
     try:
         return screen_paths(args)

@@ -62,6 +62,9 @@ def _setup_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from ..core.logs import quiet_third_party_logs
+
+        quiet_third_party_logs()  # the message panel already says what failed and what to do
 
 
 def _self_test(argv: list[str]) -> int:

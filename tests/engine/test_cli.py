@@ -132,3 +132,10 @@ def test_anonymize_is_for_pdf_only(tmp_path, tiny_bundle, capsys):
     demo = REPO / "resources" / "demo" / "knee_demo.dcm"
     rc, _, err = run_cli(capsys, demo, "--out", tmp_path, "--pdf", "--anonymize", "--dicom-sr", "--bundle", tiny_bundle.path)
     assert rc == 2 and "anonymize" in err
+
+
+def test_decoder_tracebacks_do_not_reach_the_user(tmp_path, tiny_bundle, capsys, dicom_samples):
+    broken = dicom_samples / "pylibjpeg-data" / "JPEG2000Lossless" / "966.dcm"
+    rc, objs, err = run_cli(capsys, broken, "--json", "--bundle", tiny_bundle.path)
+    assert rc == 1 and objs[0]["status"] == "error" and "966.dcm" in objs[0]["error"]
+    assert "Traceback" not in err and "RuntimeError" not in err
