@@ -53,6 +53,17 @@ DICOM_KINDS_KEY = "report/dicom_kinds"
 
 # -- what a job carries ---------------------------------------------------------------------------
 @dataclass
+
+def _export_buttons(dialog: QDialog, lay: QVBoxLayout) -> tuple[QDialogButtonBox, QPushButton]:
+    """Cancel + a default "Export" button, wired to the dialog's accept/reject, added to `lay`."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+    export = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+    export.setDefault(True)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    lay.addWidget(buttons)
+    return buttons, export
+
 class ExportFilm:
     """One film of the export: its path, and the film / result when the GUI has them in memory."""
 
@@ -259,12 +270,7 @@ class PdfReportDialog(QDialog):
         note = QLabel("Screening aid — not a diagnosis. The report must be reviewed and signed.")
         note.setStyleSheet(f"color: {MUTED.name()};")
         lay.addWidget(note)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.export_button.setDefault(True)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        lay.addWidget(self.buttons)
+        self.buttons, self.export_button = _export_buttons(self, lay)
         self.path_edit.textChanged.connect(self._check)
         self._check()
 
@@ -348,12 +354,7 @@ class DicomExportDialog(QDialog):
         note.setWordWrap(True)
         note.setStyleSheet(f"color: {MUTED.name()};")
         lay.addWidget(note)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.export_button.setDefault(True)
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        lay.addWidget(self.buttons)
+        self.buttons, self.export_button = _export_buttons(self, lay)
         for sig in (self.folder_edit.textChanged, self.sr_check.toggled, self.sc_check.toggled):
             sig.connect(self._check)
         self._check()
