@@ -53,17 +53,6 @@ DICOM_KINDS_KEY = "report/dicom_kinds"
 
 # -- what a job carries ---------------------------------------------------------------------------
 @dataclass
-
-def _export_buttons(dialog: QDialog, lay: QVBoxLayout) -> tuple[QDialogButtonBox, QPushButton]:
-    """Cancel + a default "Export" button, wired to the dialog's accept/reject, added to `lay`."""
-    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-    export = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-    export.setDefault(True)
-    buttons.accepted.connect(dialog.accept)
-    buttons.rejected.connect(dialog.reject)
-    lay.addWidget(buttons)
-    return buttons, export
-
 class ExportFilm:
     """One film of the export: its path, and the film / result when the GUI has them in memory."""
 
@@ -227,6 +216,18 @@ def _with_suffix(text: str, folder: str, suffix: str) -> Path | None:
     if p.suffix.lower() != suffix:
         p = p.with_name(p.name + suffix)
     return p
+
+
+
+def _export_buttons(dialog: QDialog, lay: QVBoxLayout) -> tuple[QDialogButtonBox, QPushButton]:
+    """Cancel + a default "Export" button, wired to the dialog's accept/reject, added to `lay`."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+    export = buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+    export.setDefault(True)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    lay.addWidget(buttons)
+    return buttons, export
 
 
 class PdfReportDialog(QDialog):
