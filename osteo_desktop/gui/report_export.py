@@ -218,7 +218,6 @@ def _with_suffix(text: str, folder: str, suffix: str) -> Path | None:
     return p
 
 
-
 def _export_buttons(dialog: QDialog, lay: QVBoxLayout) -> tuple[QDialogButtonBox, QPushButton]:
     """Cancel + a default "Export" button, wired to the dialog's accept/reject, added to `lay`."""
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
