@@ -22,7 +22,10 @@ find_python() {
   return 1
 }
 
-stamp() { cat pyproject.toml requirements/*.txt | sha256sum | cut -c1-16; }
+stamp() {  # changes whenever the dependencies or the package metadata change
+  if command -v sha256sum >/dev/null 2>&1; then cat pyproject.toml requirements/*.txt | sha256sum | cut -c1-16
+  else cat pyproject.toml requirements/*.txt | shasum -a 256 | cut -c1-16; fi  # macOS
+}
 
 install_system_libs() {
   # Qt 6's xcb platform needs libxcb-cursor0 & co.; install them where we can (root + apt), else say so.
