@@ -611,6 +611,10 @@ class FilmView(QWidget):
         bar_h = int(min(220, max(80, self.height() * 0.35)))
         x = self.width() - 12 - bar_w
         y = (self.height() - bar_h) // 2
+        # a translucent backing panel keeps the legend readable where it lies over the film
+        text_w = max(fm.horizontalAdvance(ATTENTION_LABEL), bar_w + 6 + fm.horizontalAdvance(NO_SIGNAL_TEXT if empty else "high"))
+        panel = QRectF(self.width() - 12 - text_w - 8, y - 8 - fm.height() - 4, text_w + 16, bar_h + fm.height() + 20)
+        p.fillRect(panel, QColor(0, 0, 0, 120))
         if empty:
             p.setPen(QPen(QColor(150, 150, 150), 1))
             p.setBrush(Qt.BrushStyle.NoBrush)
