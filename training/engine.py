@@ -12,6 +12,7 @@ history, best epoch), and ``best.safetensors`` when selecting the best inner-val
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import Sampler
 
+from osteo_desktop.core.atomic import atomic_write_bytes, atomic_write_text
 from osteo_desktop.core.preprocessing import PreprocessConfig, preprocess_image
 
 from .errors import Interrupted
@@ -204,11 +206,9 @@ class Net(nn.Module):
 
 
 def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in state.items()}, str(tmp))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, save({k: v.detach().to("cpu").contiguous() for k, v in state.items()}))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -218,9 +218,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(o: Any) -> Any:
@@ -474,9 +472,9 @@ class Trainer:
     def _checkpoint(self, net: Net, opt: torch.optim.Optimizer, d: Path, epoch: int, best_epoch: int, best_score: float,
                     history: list) -> None:
         save_weights(net.state_dict(), d / "last.safetensors")
-        tmp = d / "last_optim.pt.tmp"
-        torch.save(opt.state_dict(), tmp)
-        os.replace(tmp, d / "last_optim.pt")
+        buf = io.BytesIO()
+        torch.save(opt.state_dict(), buf)
+        atomic_write_bytes(d / "last_optim.pt", buf.getvalue())
         write_json(d / "last.json", {"epoch": epoch, "best_epoch": best_epoch, "best_score": best_score if math.isfinite(best_score) else 1e30,
                                      "history": history})
 

@@ -186,17 +186,14 @@ def write_bundle(folder: str | os.PathLike[str], state_dict: dict, config: Bundl
     """Write weights (safetensors), config.json with their sha256, and MODEL_CARD.md."""
     from dataclasses import replace
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from .atomic import atomic_write_bytes, atomic_write_text
 
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    tmp = out / (WEIGHTS_FILE + ".tmp")
     # one metadata key only: the file (and so its sha256) depends on the weights alone
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, out / WEIGHTS_FILE)
+    atomic_write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
     cfg = replace(config, sha256=sha256_file(out / WEIGHTS_FILE))
     atomic_write_text(out / CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2) + "\n")
     atomic_write_bytes(out / CARD_FILE, model_card.encode("utf-8"))
