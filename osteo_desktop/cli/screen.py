@@ -124,14 +124,15 @@ def _unique_stems(paths: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def _write_outputs(outcome: FilmOutcome, out_dir: Path, stem: str, sources: set[Path]) -> None:
+def _write_outputs(outcome: FilmOutcome, shown01, out_dir: Path, stem: str, sources: set[Path]) -> None:
+    """Film PNG (as displayed: `shown01` = render(film)), overlay PNG and JSON, written atomically."""
     import cv2
 
     from ..core.atomic import atomic_write_bytes, atomic_write_text
-    from ..core.display import render, to_uint8
+    from ..core.display import to_uint8
     from ..core.overlay import blend, with_colorbar
 
-    film, pred = outcome.film, outcome.prediction
+    pred = outcome.prediction
     targets = {
         "film": out_dir / f"{stem}_film.png",
         "overlay": out_dir / f"{stem}_overlay.png",
@@ -140,7 +141,7 @@ def _write_outputs(outcome: FilmOutcome, out_dir: Path, stem: str, sources: set[
     for t in targets.values():
         if t.resolve() in sources:
             raise OsteoError(f"{t}: output would overwrite a source film; choose another --out folder.")
-    shown = to_uint8(render(film))
+    shown = to_uint8(shown01)
     # PNG encoding is the slowest part of the outputs; cv2 releases the GIL while it encodes, so the
     # film's PNG is encoded while the overlay is composed, and both encodes run side by side.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -158,6 +159,7 @@ def _write_outputs(outcome: FilmOutcome, out_dir: Path, stem: str, sources: set[
 
 def screen_paths(args: argparse.Namespace) -> int:
     from ..core.discovery import find_films
+    from ..core.display import render
     from ..core.loading import load_film
 
     films = find_films(args.paths)
@@ -204,9 +206,9 @@ def screen_paths(args: argparse.Namespace) -> int:
             outcome.error = f"{outcome.path}: unexpected error ({type(e).__name__}: {e}). Run with -v and report it."
         log.error("%s", outcome.error, exc_info=args.verbose and not isinstance(e, OsteoError))
 
-    def timed_write(outcome: FilmOutcome, t0: float) -> None:
+    def timed_write(outcome: FilmOutcome, shown01, t0: float) -> None:
         t = time.perf_counter()
-        _write_outputs(outcome, out_dir, stems[outcome.path], sources)
+        _write_outputs(outcome, shown01, out_dir, stems[outcome.path], sources)
         outcome.timings_ms["write"] = (time.perf_counter() - t) * 1000
         outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000  # this film's own work
 
@@ -244,12 +246,13 @@ def screen_paths(args: argparse.Namespace) -> int:
                 outcome.film = load_film(path)
                 outcome.timings_ms["load"] = (time.perf_counter() - t) * 1000
                 outcome.warnings += outcome.film.warnings
-                pred = screener.screen(outcome.film, gradcam=not args.no_gradcam)
+                shown01 = render(outcome.film) if out_dir is not None else None  # reused for the PNGs
+                pred = screener.screen(outcome.film, gradcam=not args.no_gradcam, display=shown01)
                 outcome.prediction = pred
                 outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
                 outcome.timings_ms.update({f"screen_{k}": v for k, v in pred.timings_ms.items()})
                 if out_dir is not None:
-                    write = writer.submit(timed_write, outcome, t0)
+                    write = writer.submit(timed_write, outcome, shown01, t0)
             except Exception as e:
                 record_error(outcome, e)
             if write is None:

@@ -20,7 +20,7 @@ from .anatomy import anatomy_warnings
 from .bundle import Bundle, read_bundle
 from .errors import InferenceError, OsteoError
 from .film import Film
-from .preprocessing import map_to_source, preprocess_film
+from .preprocessing import map_to_source, preprocess_film, preprocess_image
 
 if TYPE_CHECKING:
     import torch
@@ -203,7 +203,10 @@ class Screener:
         gradcam: bool = True,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        display: np.ndarray | None = None,
     ) -> Prediction:
+        """Screen one film. `display` may pass `render(film)` when the caller has it already (the
+        default display, not a reader's own window), so it is not computed twice."""
         import torch
 
         def step(frac: float, what: str) -> None:
@@ -218,7 +221,10 @@ class Screener:
         warnings = list(scope_warnings)
         step(0.0, "preprocessing")
         t = time.perf_counter()
-        arr, geom = preprocess_film(film, cfg.preprocessing)
+        if display is None:
+            arr, geom = preprocess_film(film, cfg.preprocessing)
+        else:
+            arr, geom = preprocess_image(display, cfg.preprocessing)
         timings["preprocess"] = (time.perf_counter() - t) * 1000
         step(0.2, "running the model")
         with self._lock:

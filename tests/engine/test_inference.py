@@ -125,3 +125,13 @@ def test_warm_up_runs_and_leaves_results_unchanged(screener):
     screener.warm_up()
     after = screener.screen(film, gradcam=False).probabilities
     assert before == pytest.approx(after, abs=1e-6)
+
+
+def test_a_passed_display_image_gives_the_same_result(screener):
+    from osteo_desktop.core.display import render
+
+    film = knee_like_film()
+    a = screener.screen(film)
+    b = screener.screen(film, display=render(film))
+    assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
+    assert np.allclose(a.cam, b.cam, atol=1e-5)
