@@ -7,6 +7,7 @@ function: no Qt, safe to call from a worker thread (calls are serialised by a lo
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -136,6 +137,23 @@ def _find_cam_layer(model: "torch.nn.Module", configured: str) -> "torch.nn.Modu
     return convs[-1]
 
 
+@functools.lru_cache(maxsize=1)
+def _recording_gradcam_class():
+    """pytorch-grad-cam's GradCAM that also keeps the largest raw (pre-normalisation) map value,
+    so an all-zero map can be told apart from a real one (imported lazily: it pulls in torch)."""
+    from pytorch_grad_cam import GradCAM
+
+    class RecordingGradCAM(GradCAM):
+        raw_max = 0.0
+
+        def get_cam_image(self, *a, **k):  # weights x activations, before ReLU/normalisation
+            img = super().get_cam_image(*a, **k)
+            self.raw_max = max(self.raw_max, float(np.maximum(img, 0).max()))
+            return img
+
+    return RecordingGradCAM
+
+
 class Screener:
     """A loaded bundle on a device. Create once; `screen` many films."""
 
@@ -178,23 +196,13 @@ class Screener:
         if not gradcam:
             with torch.inference_mode():
                 return self._model(x).float().cpu().numpy(), None, 0.0
-        from pytorch_grad_cam import GradCAM
-
-        raw_max = [0.0]
-
-        class _RecordingGradCAM(GradCAM):
-            def get_cam_image(self, *a, **k):  # weights x activations, before ReLU/normalisation
-                img = super().get_cam_image(*a, **k)
-                raw_max[0] = max(raw_max[0], float(np.maximum(img, 0).max()))
-                return img
-
-        cam = _RecordingGradCAM(model=self._model, target_layers=[self._cam_layer])
+        cam = _recording_gradcam_class()(model=self._model, target_layers=[self._cam_layer])
         try:
             maps = cam(input_tensor=x, targets=None)  # targets=None: the predicted (top) class
             logits = cam.outputs.detach().float().cpu().numpy()
         finally:
             cam.activations_and_grads.release()
-        return logits, maps[0].astype(np.float32), raw_max[0]
+        return logits, maps[0].astype(np.float32), cam.raw_max
 
     def screen(
         self,
