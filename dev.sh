@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # osteo-desktop developer entry point: every command first makes sure the environment is set up.
 #   ./dev.sh demo     set up, then open the viewer on the bundled demo film and bundled weights
-#   ./dev.sh test     set up, then run the whole test suite (what CI runs)
+#   ./dev.sh test     set up, then lint (ruff) and run the whole test suite (what CI runs)
+#   ./dev.sh lint     set up, then run the static checks only
 #   ./dev.sh setup    set up only
 #   ./dev.sh screen … run osteo-screen with the given arguments
 #   ./dev.sh train …  run osteo-train with the given arguments
@@ -62,6 +63,10 @@ setup() {
   echo "$want" > "$VENV/.osteo-stamp"
 }
 
+lint() {  # static checks CI enforces before the tests (config in pyproject.toml)
+  "$VENV/bin/python" -m ruff check --quiet .
+}
+
 cmd=${1:-help}; shift || true
 case "$cmd" in
   setup) setup; install_system_libs ;;
@@ -73,13 +78,15 @@ case "$cmd" in
       QT_QPA_PLATFORM=offscreen exec "$VENV/bin/osteo-desktop" --demo --screenshot out/demo_screenshot.png --exit-after-result "$@"
     fi
     exec "$VENV/bin/osteo-desktop" --demo "$@" ;;
+  lint) setup; lint ;;
   test)
     setup
+    lint
     export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
     exec "$VENV/bin/python" -m pytest "$@" ;;
   screen) setup; exec "$VENV/bin/osteo-screen" "$@" ;;
   train) setup; exec "$VENV/bin/osteo-train" "$@" ;;
   bench) setup; exec "$VENV/bin/python" bench/run_all.py "$@" ;;
   run) setup; PATH="$VENV/bin:$PATH" exec "$@" ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -80,7 +80,7 @@ def main() -> int:
         except Exception as e:  # report, keep going
             print(f"{str(p.relative_to(SAMPLES)):58s} FAILED: {e}")
             continue
-        ms = timeit(lambda: load_film(p), max(1, a.repeat // 2))
+        ms = timeit(lambda p=p: load_film(p), max(1, a.repeat // 2))
         print(f"{str(p.relative_to(SAMPLES)):58s} {film.transfer_syntax[:34]:34s} {film.shape[0]:>5d}x{film.shape[1]:<5d} {ms:8.1f}")
 
     screener = Screener(bundle, device=a.device)
@@ -107,10 +107,10 @@ def main() -> int:
 
     # End to end in-process: what osteo-screen does per film (load, screen with CAM, write outputs),
     # with the model already loaded (per-film steady state).
+    import shutil
+
     from osteo_desktop.cli import screen as cli
     from osteo_desktop.core import inference
-
-    import shutil
 
     batch_dir = tmp / "batch"
     batch_dir.mkdir()

@@ -10,7 +10,6 @@ when the icon changes.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter

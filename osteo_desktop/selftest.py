@@ -253,8 +253,8 @@ def _run_steps(r: SelfTestResult, bundle, device: str, film_path, report_dir) ->
     # 1. the runtime: torch & co. import (in a frozen app this is where missing libraries show)
     t = time.perf_counter()
     try:
-        import torch  # noqa: F401
         import timm  # noqa: F401
+        import torch
     except Exception as e:
         raise StepFailed("import", f"torch/timm cannot be imported ({type(e).__name__}: {e})") from e
     _timed(r, "import", t)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .config import load_config
 from .data import ImageStore
@@ -81,7 +82,8 @@ def ablation_markdown(results: list[dict]) -> str:
         if r.get("skipped"):
             L.append(f"| {r['configuration']} | not run (time budget) |" + " |" * (5 + len(anats)))
             continue
-        model = f"{r['model']}{'*' if r['substituted'] else ''} ({'random init' if r['start'] == 'none' else 'ImageNet' if 'Lite0' in r['start'] or 'hub' in r['start'] else r['start']})"
+        start = "random init" if r["start"] == "none" else "ImageNet" if "Lite0" in r["start"] or "hub" in r["start"] else r["start"]
+        model = f"{r['model']}{'*' if r['substituted'] else ''} ({start})"
         if r["substituted"]:
             notes.append(r["requested_model"])
         L.append(
@@ -95,8 +97,9 @@ def ablation_markdown(results: list[dict]) -> str:
         cv = ref["cv"]
         d = ref["data"]
         rc = ref["recipe"]
-        L.append(f"All rows: {cv['folds']}-fold cross-validation split by patient ({d['images']} images, {d['patients']} patients), out-of-fold predictions, "
-                 f"95% CIs from {cv['bootstrap']} patient-bootstrap resamples; input {done[0]['input'] if done else '?'}, {rc['epochs']} epochs, "
+        L.append(f"All rows: {cv['folds']}-fold cross-validation split by patient ({d['images']} images, {d['patients']} patients), "
+                 f"out-of-fold predictions, 95% CIs from {cv['bootstrap']} patient-bootstrap resamples; "
+                 f"input {done[0]['input'] if done else '?'}, {rc['epochs']} epochs, "
                  f"{rc['optimizer']} lr {rc['lr']:g}, weight decay {rc['weight_decay']:g}, batch {rc['batch_size']}, last epoch kept. "
                  f"Operating point: {cv['operating_point']['goal']}.")
         m = cv["metrics"]["overall"]

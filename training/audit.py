@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -78,15 +78,18 @@ class AuditReport:
 
     def to_markdown(self) -> str:
         lines = ["# Leakage audit", "",
-                 f"{self.n_images} images, {self.n_patients} patients; near-duplicate threshold: pHash Hamming distance <= {self.phash_threshold} of 256 bits (mirror images included).", ""]
+                 f"{self.n_images} images, {self.n_patients} patients; near-duplicate threshold: "
+                 f"pHash Hamming distance <= {self.phash_threshold} of 256 bits (mirror images included).", ""]
         if self.nearest_other_patient:
             arr = np.array(self.nearest_other_patient)
-            lines.append(f"Distance from each image to its nearest image of ANOTHER patient: min {arr.min()}, 1st percentile {np.percentile(arr, 1):.0f}, median {np.median(arr):.0f}.")
+            lines.append(f"Distance from each image to its nearest image of ANOTHER patient: min {arr.min()}, "
+                         f"1st percentile {np.percentile(arr, 1):.0f}, median {np.median(arr):.0f}.")
             lines.append("")
         if not self.findings:
             lines.append("No findings: no duplicates, no label conflicts, no patient in two folds.")
         else:
-            lines.append(f"**{'NO LEAKS' if self.ok else f'{len(self.leaks)} LEAK(S)'}** - " + ", ".join(f"{k}: {v}" for k, v in self.counts().items()))
+            verdict = "NO LEAKS" if self.ok else f"{len(self.leaks)} LEAK(S)"
+            lines.append(f"**{verdict}** - " + ", ".join(f"{k}: {v}" for k, v in self.counts().items()))
             lines += ["", "| kind | leak | images | patients | labels | detail |", "|---|---|---|---|---|---|"]
             for f in self.findings:
                 lines.append(f"| {f.kind} | {'yes' if f.leak else 'no'} | {', '.join(f.images[:6])}{' ...' if len(f.images) > 6 else ''} | "
@@ -178,7 +181,8 @@ def audit(ds: Dataset, store: ImageStore, phash_threshold: int = 20, check_flips
             if frozenset((int(a), int(b))) not in exact_pairs:
                 uf.union(int(a), int(b))
         for g in uf.groups():
-            dist = max(int(d[a, b]) for a in g for b in g if a != b and d[a, b] < 9999 and frozenset((a, b)) not in exact_pairs) if len(g) > 1 else 0
+            dist = (max(int(d[a, b]) for a in g for b in g if a != b and d[a, b] < 9999 and frozenset((a, b)) not in exact_pairs)
+                    if len(g) > 1 else 0)
             finding("near_duplicate", g, f"pHash distance <= {dist}")
 
     # patients with several labels (legitimate over time, but worth a look)
@@ -202,7 +206,7 @@ def audit(ds: Dataset, store: ImageStore, phash_threshold: int = 20, check_flips
 def patient_fold_findings(ds: Dataset, folds: Sequence[int]) -> list[Finding]:
     out = []
     by_pat: dict[str, set[int]] = {}
-    for s, f in zip(ds.samples, folds):
+    for s, f in zip(ds.samples, folds, strict=True):
         by_pat.setdefault(s.patient_id, set()).add(int(f))
     for pid, fs in sorted(by_pat.items()):
         if len(fs) > 1:

@@ -71,8 +71,8 @@ def _print_summary(res: dict) -> None:
         print(f"out-of-fold: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, low-BMD AUC {m['auc_low_bmd']:.3f}"
               + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else ""))
         op = cv["operating_point"]
-        print(f"operating point: threshold {op['threshold']:.4f} -> sensitivity {op['sensitivity']:.3f}, specificity {op['specificity']:.3f}; "
-              f"temperature {cv['temperature']:.3f}")
+        print(f"operating point: threshold {op['threshold']:.4f} -> sensitivity {op['sensitivity']:.3f}, "
+              f"specificity {op['specificity']:.3f}; temperature {cv['temperature']:.3f}")
     if res.get("bundle"):
         print(f"bundle: {res['bundle']['path']} (sha256 {res['bundle']['sha256'][:12]})")
     print(f"report: {Path(res['run_dir']) / 'report.md'}")
@@ -94,7 +94,8 @@ def cmd_audit(args) -> int:
     from .config import load_config
     from .data import ImageStore, load_dataset
 
-    sets = [f"audit.phash_threshold={args.phash_threshold}", "data.manifests=[" + ",".join(str(Path(m).resolve()) for m in args.manifests) + "]"]
+    manifests = ",".join(str(Path(m).resolve()) for m in args.manifests)
+    sets = [f"audit.phash_threshold={args.phash_threshold}", f"data.manifests=[{manifests}]"]
     cfg = load_config(None, sets)
     ds = load_dataset(cfg["data"])
     rep = audit(ds, ImageStore(cfg["data"]["loader"], None, cfg["data"]["decode_workers"]), args.phash_threshold, not args.no_flips)
@@ -109,10 +110,10 @@ def cmd_export(args) -> int:
     from .run import train_run
 
     run_dir = Path(args.run_dir)
+    table = str(Path(args.ablation_table).resolve()) if args.ablation_table else None
     res = train_run(None, run_dir, device=args.device, allow_leaks=args.allow_leaks, resume=True,  # type: ignore[arg-type]
                     export_overrides={"final": {"fit": True},
-                                      "export": {"name": args.name, "version": args.version,
-                                                 "ablation_table": str(Path(args.ablation_table).resolve()) if args.ablation_table else None}})
+                                      "export": {"name": args.name, "version": args.version, "ablation_table": table}})
     if args.out:
         dst = Path(args.out)
         if dst.exists():
@@ -141,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
         sp.add_argument("--allow-leaks", action="store_true", help="run even if the leakage audit finds leaks (results will be optimistic)")
         if data:
-            sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.epochs=10 (repeatable)")
+            sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                            help="override a config value, e.g. train.epochs=10 (repeatable)")
             sp.add_argument("--manifest", action="append", metavar="CSV", help="use these manifests instead of the config's (repeatable)")
 
     t = sub.add_parser("train", help="cross-validate a recipe, train the final model, export the bundle")

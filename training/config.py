@@ -218,8 +218,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if cfg["name"] == "run":
             cfg["name"] = p.stem
         for key in ("manifests", "class_folders"):  # relative data paths in a file are relative to the file
-            cfg["data"][key] = [str((p.parent / v).resolve()) if not Path(v).is_absolute() else v for v in (data.get("data", {}).get(key) or [])] \
-                if data.get("data", {}).get(key) else cfg["data"][key]
+            given = data.get("data", {}).get(key)
+            if given:
+                cfg["data"][key] = [str((p.parent / v).resolve()) if not Path(v).is_absolute() else v for v in given]
     cfg = apply_overrides(cfg, overrides)
     for section in ("train", "augment", "audit", "cv", "screening", "preprocessing"):
         cfg[section] = _coerce_numbers(cfg[section])

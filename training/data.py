@@ -18,10 +18,10 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -81,7 +81,7 @@ class Dataset:
         idx = [self.classes.index(c) for c in self.low_bmd_classes]
         return np.isin(self.y, idx)
 
-    def subset(self, idx: Sequence[int]) -> "Dataset":
+    def subset(self, idx: Sequence[int]) -> Dataset:
         return Dataset([self.samples[i] for i in idx], self.classes, self.low_bmd_classes, self.sources)
 
     def summary(self) -> dict:
@@ -278,7 +278,8 @@ def _get_core_loader():
             _core_loader = lambda p: render(load_film(p))  # noqa: E731
         except Exception as e:  # ImportError, or pydicom missing at import time on a GPU box
             _core_error = f"{type(e).__name__}: {e}"
-            log.warning("core film loader unavailable (%s); reading 8-bit raster files with cv2 (same result for 8-bit JPEG/PNG)", _core_error)
+            log.warning("core film loader unavailable (%s); reading 8-bit raster files with cv2 (same result for 8-bit JPEG/PNG)",
+                        _core_error)
     return _core_loader
 
 
@@ -416,7 +417,8 @@ class ImageStore:
             return p, info, small
 
         with ThreadPoolExecutor(self.workers) as ex:
-            for p, info, small in tqdm(ex.map(work, todo), total=len(todo), desc="decoding", unit="img", leave=False, disable=len(todo) < 50):
+            progress = tqdm(ex.map(work, todo), total=len(todo), desc="decoding", unit="img", leave=False, disable=len(todo) < 50)
+            for p, info, small in progress:
                 if info is not None:
                     self.info[p] = info
                 cache[p] = small

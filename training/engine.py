@@ -18,9 +18,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -300,11 +301,10 @@ class Trainer:
             self._eval_x = x
         return self._eval_x
 
-    def _batches(self, idx: np.ndarray, sampler: EpochSampler, loader: "ThreadedBatches | None"):
+    def _batches(self, idx: np.ndarray, sampler: EpochSampler, loader: ThreadedBatches | None):
         bs = int(self.tcfg["batch_size"])
         if loader is not None:
-            for x, y, t in loader:
-                yield x, y, t
+            yield from loader
             return
         order = idx[sampler.order()]
         x_all = self.eval_tensor()
@@ -313,7 +313,7 @@ class Trainer:
             bt = torch.from_numpy(b)
             yield x_all[bt.to(x_all.device)], torch.from_numpy(self.labels[b]), torch.from_numpy(self.tscores[b])
 
-    def _loader(self, idx: np.ndarray, sampler: EpochSampler, seed: int) -> "ThreadedBatches | None":
+    def _loader(self, idx: np.ndarray, sampler: EpochSampler, seed: int) -> ThreadedBatches | None:
         if not self.acfg.get("enabled", True):
             return None  # no augmentation: batches straight from the preprocessed tensor
         ds = AugmentedImages([self.images[i] for i in idx], self.labels[idx], self.tscores[idx], self.pcfg_data, self.acfg, seed)
@@ -440,7 +440,8 @@ class Trainer:
                 row["val_loss"] = float(-np.mean(np.log(np.clip(p[np.arange(len(yv)), yv], 1e-12, None))))
                 row["val_acc"] = float((p.argmax(1) == yv).mean())
                 row["val_auc_low_bmd"] = fast_auc(np.isin(yv, self.low_idx), p[:, self.low_idx].sum(1))
-                score = row["val_loss"] if metric == "val_loss" else -(row["val_auc_low_bmd"] if np.isfinite(row["val_auc_low_bmd"]) else 0.0)
+                auc = row["val_auc_low_bmd"] if np.isfinite(row["val_auc_low_bmd"]) else 0.0
+                score = row["val_loss"] if metric == "val_loss" else -auc
                 if score < best_score - 1e-6:
                     best_score, best_epoch, stale = score, epoch + 1, 0
                     if select == "best":
@@ -475,8 +476,8 @@ class Trainer:
         buf = io.BytesIO()
         torch.save(opt.state_dict(), buf)
         atomic_write_bytes(d / "last_optim.pt", buf.getvalue())
-        write_json(d / "last.json", {"epoch": epoch, "best_epoch": best_epoch, "best_score": best_score if math.isfinite(best_score) else 1e30,
-                                     "history": history})
+        write_json(d / "last.json", {"epoch": epoch, "best_epoch": best_epoch,
+                                     "best_score": best_score if math.isfinite(best_score) else 1e30, "history": history})
 
     # -- predict ---------------------------------------------------------------------------------
 

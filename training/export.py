@@ -26,7 +26,8 @@ def _compact_metrics(results: dict) -> dict[str, Any]:
     cv = results.get("cv")
     if not cv:
         return {"note": "no cross-validation was run: no validated metrics"}
-    out: dict[str, Any] = {"evaluation": f"{cv['folds']}-fold patient-level cross-validation, out-of-fold predictions; 95% CIs by patient bootstrap ({cv['bootstrap']})"}
+    out: dict[str, Any] = {"evaluation": f"{cv['folds']}-fold patient-level cross-validation, out-of-fold predictions; "
+                                         f"95% CIs by patient bootstrap ({cv['bootstrap']})"}
     for group, m in cv["metrics"].items():
         out[group] = {
             "n_images": m["n_images"], "n_patients": m["n_patients"],
@@ -63,7 +64,8 @@ def export_bundle(run_dir: Path, net, trainer, cfg: dict, results: dict, info, p
         temperature=float(temperature),
         anatomies=tuple(sorted(results["data"]["by_anatomy"])),
         model_kwargs=dict(info.kwargs),
-        training_data=results["data"] | {"note": "development data only; a patient-level held-out split is kept apart for independent evaluation"},
+        training_data=results["data"]
+        | {"note": "development data only; a patient-level held-out split is kept apart for independent evaluation"},
         metrics=_compact_metrics(results),
         extra={
             "training": {
@@ -87,7 +89,8 @@ def export_bundle(run_dir: Path, net, trainer, cfg: dict, results: dict, info, p
     state = {k: v.detach().cpu() for k, v in net.backbone.state_dict().items()}
     bundle = write_bundle(out, state, bcfg, card)
     diff = verify_bundle(out, net, trainer)
-    log.info("bundle written to %s (sha256 %s…); core-loaded logits match the trained model (max |diff| %.2e)", out, bundle.config.sha256[:12], diff)
+    log.info("bundle written to %s (sha256 %s…); core-loaded logits match the trained model (max |diff| %.2e)",
+             out, bundle.config.sha256[:12], diff)
     return {"path": str(out), "sha256": bundle.config.sha256, "name": bcfg.name, "version": bcfg.version,
             "architecture": bcfg.architecture, "threshold": thr, "temperature": float(temperature),
             "max_abs_logit_diff_core_vs_training": diff}

@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("run %s failed", name)
             summary["stages"].append({"run": name, "failed": True})
             return None
-        summary["stages"].append({"run": name, "seconds": round(time.time() - ts, 1), "auc": res["cv"]["metrics"]["overall"]["auc_low_bmd"]})
+        summary["stages"].append({"run": name, "seconds": round(time.time() - ts, 1),
+                                  "auc": res["cv"]["metrics"]["overall"]["auc_low_bmd"]})
         _tar_reports(work, out)
         return res
 
@@ -191,11 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no completed run to ship")
         return 1
     chosen = max(pool, key=lambda n: pool[n]["cv"]["metrics"]["overall"]["auc_low_bmd"])
-    log.info("chosen recipe: %s (out-of-fold low-BMD AUC %.3f; candidates %s)", chosen, pool[chosen]["cv"]["metrics"]["overall"]["auc_low_bmd"],
+    log.info("chosen recipe: %s (out-of-fold low-BMD AUC %.3f; candidates %s)",
+             chosen, pool[chosen]["cv"]["metrics"]["overall"]["auc_low_bmd"],
              {n: round(r["cv"]["metrics"]["overall"]["auc_low_bmd"], 3) for n, r in pool.items()})
     ch = pool[chosen]
     rec = ch["recipe"]
-    want = max(1, int(round(float(__import__("statistics").median(ch["cv"]["best_epochs"]))))) if rec["select"] == "best" else int(rec["epochs"])
+    if rec["select"] == "best":
+        want = max(1, int(round(float(__import__("statistics").median(ch["cv"]["best_epochs"])))))
+    else:
+        want = int(rec["epochs"])
     fe_rate = float(ch["cv"].get("median_epoch_seconds") or 1.0)
     affordable = int((left() - 45) / max(1e-3, fe_rate * 1.6))
     final_over: dict = {"fit": True}
@@ -223,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     for st in summary["stages"]:
         lines.append(f"| {st['run']} | {st.get('seconds', 'failed')} | {st.get('auc', float('nan')):.3f} |")
     lines += ["", f"Shipped: **{chosen}** retrained on all data for {final['final']['epochs']} epochs -> bundle osteo-effnet 1.0.0 "
-              f"(`{final['bundle']['architecture']}`, sha256 {final['bundle']['sha256'][:16]}, threshold {final['bundle']['threshold']:.4f}, "
-              f"temperature {final['bundle']['temperature']:.3f}); archives {archives}.",
+              f"(`{final['bundle']['architecture']}`, sha256 {final['bundle']['sha256'][:16]}, "
+              f"threshold {final['bundle']['threshold']:.4f}, temperature {final['bundle']['temperature']:.3f}); archives {archives}.",
               f"Selection rule: {summary['selection_rule']}.", ""]
     (work / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")

@@ -9,7 +9,8 @@ temperature scaling, as the application computes it; a film is flagged when scor
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -255,7 +256,8 @@ def evaluate_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, classes
 
     if n_boot and n_boot > 0 and len(y) > 1:
         boot = bootstrap(stats, groups, n_boot, seed)
-        res["ci95"] = {k: ci(v) for k, v in boot.items() if k in ("accuracy", "balanced_accuracy", "macro_f1", "auc_low_bmd", "sensitivity", "specificity")}
+        ci_keys = ("accuracy", "balanced_accuracy", "macro_f1", "auc_low_bmd", "sensitivity", "specificity")
+        res["ci95"] = {k: ci(v) for k, v in boot.items() if k in ci_keys}
     else:
         boot = {}
         res["ci95"] = {}

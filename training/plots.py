@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def write_plots(folder: Path, results: dict, y: np.ndarray, probs: np.ndarray, p
     # confusion matrices
     fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.8))
     axes = np.atleast_1d(axes)
-    for ax, (name, m) in zip(axes, groups):
+    for ax, (name, m) in zip(axes, groups, strict=True):
         cm = confusion_matrix(y[m], probs[m].argmax(1), labels=list(range(len(classes))))
         ax.imshow(cm, cmap="Blues")
         for i in range(cm.shape[0]):

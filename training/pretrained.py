@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from osteo_desktop.core import architectures  # noqa: F401  (registers osteo_cnn with timm)
+
 from .errors import ConfigError, PretrainedUnavailable
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ class PretrainedResolver:
                 info.note = f"requested pretrained={want} was unavailable ({e}); random initialisation"
                 return info
             fb_arch = str(self.cfg.get("fallback_architecture") or LITE0_ARCH)
-            log.warning("pretrained start %r for %s unavailable (%s); falling back to %s with the Lite0 ImageNet weights", want, arch, e, fb_arch)
+            log.warning("pretrained start %r for %s unavailable (%s); falling back to %s with the Lite0 ImageNet weights",
+                        want, arch, e, fb_arch)
             info = self._try(fb_arch, "lite0-package", kw)
             info.requested_architecture = arch
             info.pretrained_requested = want
@@ -236,7 +238,8 @@ class PretrainedResolver:
                 raise PretrainedUnavailable(f"timm hub weights for {arch}: {e.__class__.__name__}: {str(e)[:200]}") from e
             self._state = {k: v.clone() for k, v in m.state_dict().items()}
             pc = getattr(m, "pretrained_cfg", {}) or {}
-            return ModelInfo(arch, arch, want, "timm hub", tuple(pc.get("mean", (0.485, 0.456, 0.406))), tuple(pc.get("std", (0.229, 0.224, 0.225))), kw)
+            return ModelInfo(arch, arch, want, "timm hub", tuple(pc.get("mean", (0.485, 0.456, 0.406))),
+                             tuple(pc.get("std", (0.229, 0.224, 0.225))), kw)
         if want == "lite0-package":
             if arch != LITE0_ARCH:
                 log.info("pretrained=lite0-package implies architecture %s (config asked for %s)", LITE0_ARCH, arch)
@@ -256,7 +259,8 @@ class PretrainedResolver:
         load_backbone_weights(m, state, label)  # verifies strictly, except the classifier
         self._state = {k: v for k, v in state.items() if k not in _classifier_keys(m)}
         pc = getattr(m, "pretrained_cfg", {}) or {}
-        return ModelInfo(arch, arch, want, label, tuple(pc.get("mean", (0.485, 0.456, 0.406))), tuple(pc.get("std", (0.229, 0.224, 0.225))), kw)
+        return ModelInfo(arch, arch, want, label, tuple(pc.get("mean", (0.485, 0.456, 0.406))),
+                         tuple(pc.get("std", (0.229, 0.224, 0.225))), kw)
 
     def build(self) -> nn.Module:
         """A fresh model: the resolved architecture, pretrained weights loaded (classifier random)."""

@@ -92,7 +92,7 @@ def per_class_table(m: dict) -> list[str]:
 
 def confusion_table(m: dict, classes: list[str]) -> list[str]:
     lines = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
-    for c, row in zip(classes, m["confusion_matrix"]):
+    for c, row in zip(classes, m["confusion_matrix"], strict=False):
         lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
     return lines
 

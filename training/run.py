@@ -279,7 +279,8 @@ def _train_run(cfg: dict, run_dir: Path, device_name: str, allow_leaks: bool, st
         results["final"] = {"epochs": fe, "n_images": len(ds), "n_patients": int(len(set(groups))),
                             "seconds": round(time.time() - t_final, 1),
                             "epochs_rule": ("fixed by final.epochs" if cfg["final"]["epochs"] != "auto" else
-                                            "median best inner-validation epoch over folds" if select == "best" and results["cv"] else "train.epochs")}
+                                            "median best inner-validation epoch over folds" if select == "best" and results["cv"]
+                                            else "train.epochs")}
         from .export import export_bundle
 
         bundle = export_bundle(run_dir, net, trainer, cfg, results, info, pcfg, classes, temperature, thr_info)
@@ -296,7 +297,7 @@ def _write_splits(path: Path, ds: Dataset, folds: np.ndarray) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["anatomy", "image_id", "patient_id", "label", "fold"])
-        for s, k in zip(ds.samples, folds):
+        for s, k in zip(ds.samples, folds, strict=True):
             w.writerow([s.anatomy, s.image_id, s.patient_id, s.label, int(k)])
 
 

@@ -45,7 +45,7 @@ def strata(ds: Dataset, k: int, by_anatomy: bool = True) -> np.ndarray:
     if by_anatomy:
         combo = np.array([f"{s.anatomy}|{s.label}" for s in ds.samples])
         pats = {}
-        for s, c in zip(ds.samples, combo):
+        for s, c in zip(ds.samples, combo, strict=True):
             pats.setdefault(c, set()).add(s.patient_id)
         if all(len(v) >= k for v in pats.values()):
             return combo
@@ -74,7 +74,7 @@ def make_folds(ds: Dataset, k: int, seed: int, by_anatomy: bool = True) -> np.nd
 
 def assert_patient_disjoint(ds: Dataset, folds: np.ndarray) -> None:
     by_pat: dict[str, set[int]] = {}
-    for s, f in zip(ds.samples, folds):
+    for s, f in zip(ds.samples, folds, strict=True):
         by_pat.setdefault(s.patient_id, set()).add(int(f))
     bad = [p for p, fs in by_pat.items() if len(fs) > 1]
     if bad:

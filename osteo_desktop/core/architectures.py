@@ -11,11 +11,11 @@ application as well as in training (the module depends on torch and timm only).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import nn
 from timm.models import register_model
+from torch import nn
 
 __all__ = ["OsteoCNN", "osteo_cnn"]
 

@@ -57,7 +57,7 @@ class BundleConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config.json") -> "BundleConfig":
+    def from_dict(cls, d: dict[str, Any], source: str = "config.json") -> BundleConfig:
         try:
             thr = d.get("threshold", {})
             if not isinstance(thr, dict):
@@ -161,7 +161,9 @@ def read_bundle(path: str | os.PathLike[str] | None = None, verify: bool = True)
     folder = Path(path)
     cfg_path = folder / CONFIG_FILE
     if not cfg_path.is_file():
-        raise NoBundleError(f"{folder}: no {CONFIG_FILE} here, so this is not a model bundle. Point --bundle at a folder made by osteo-train.")
+        raise NoBundleError(
+            f"{folder}: no {CONFIG_FILE} here, so this is not a model bundle. Point --bundle at a folder made by osteo-train."
+        )
     try:
         data = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:

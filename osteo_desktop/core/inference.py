@@ -11,8 +11,9 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def resolve_device(requested: str = "auto") -> str:
     raise InferenceError(f"unknown device {requested!r}: use auto, cpu or cuda.")
 
 
-def _find_cam_layer(model: "torch.nn.Module", configured: str) -> "torch.nn.Module":
+def _find_cam_layer(model: torch.nn.Module, configured: str) -> torch.nn.Module:
     import torch
 
     if configured:
@@ -189,7 +190,7 @@ class Screener:
         self.device = device
 
     # -- the one pass ------------------------------------------------------------------------
-    def _forward(self, x: "torch.Tensor", gradcam: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
+    def _forward(self, x: torch.Tensor, gradcam: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
         """Logits (1, C) and, when asked, the Grad-CAM map on the input grid from the SAME forward."""
         import torch
 
@@ -256,7 +257,7 @@ class Screener:
         z = logits[0].astype(np.float64) / cfg.temperature
         p = np.exp(z - z.max())
         p /= p.sum()
-        probs = {name: float(v) for name, v in zip(cfg.class_names, p)}
+        probs = {name: float(v) for name, v in zip(cfg.class_names, p, strict=False)}
         low = float(sum(probs[c] for c in cfg.low_bmd_classes))
         cam_status, cam = CAM_OFF, None
         if cam_in is not None:

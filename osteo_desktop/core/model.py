@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # torch is imported lazily: the GUI must show its window befo
 log = logging.getLogger(__name__)
 
 
-def create_model(architecture: str, num_classes: int, in_chans: int = 3, **kwargs) -> "torch.nn.Module":
+def create_model(architecture: str, num_classes: int, in_chans: int = 3, **kwargs) -> torch.nn.Module:
     """A timm model with random weights (pretrained starts are the training package's business)."""
     import timm
 
@@ -26,7 +26,7 @@ def create_model(architecture: str, num_classes: int, in_chans: int = 3, **kwarg
         raise BundleError(f"cannot build timm architecture {architecture!r}: {e}") from e
 
 
-def load_model(bundle: Bundle) -> "torch.nn.Module":
+def load_model(bundle: Bundle) -> torch.nn.Module:
     """Instantiate the bundle's architecture and load its verified weights; returns eval mode, CPU."""
     from safetensors.torch import load_file
 
@@ -39,8 +39,10 @@ def load_model(bundle: Bundle) -> "torch.nn.Module":
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatches
+        msg_lines = str(e).splitlines()
+        detail = msg_lines[1].strip() if len(msg_lines) > 1 else e
         raise BundleError(
-            f"{bundle.weights_path}: weights do not fit architecture {cfg.architecture!r} ({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}). "
+            f"{bundle.weights_path}: weights do not fit architecture {cfg.architecture!r} ({detail}). "
             "The config.json and the weights come from different models."
         ) from e
     if missing or unexpected:

@@ -27,7 +27,7 @@ class PreprocessConfig:
     pad_value: float = 0.0  # in [0, 1] display units, before normalisation
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PreprocessConfig":
+    def from_dict(cls, d: dict) -> PreprocessConfig:
         return cls(
             input_size=tuple(int(v) for v in d.get("input_size", (512, 512))),  # type: ignore[arg-type]
             mean=tuple(float(v) for v in d.get("mean", (0.0, 0.0, 0.0))),

@@ -21,8 +21,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 _T0 = time.perf_counter()
 
@@ -232,7 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.resize(*SCREENSHOT_SIZE)
 
     paths = [Path(p) for p in args.paths]
-    auto = Automation(app, window, args.screenshot, args.exit_after_result, bool(paths) or args.demo, args.timeout, stats) if automated else None
+    auto = (
+        Automation(app, window, args.screenshot, args.exit_after_result, bool(paths) or args.demo, args.timeout, stats)
+        if automated else None
+    )
 
     def after_show() -> None:
         torch_early = "torch" in sys.modules

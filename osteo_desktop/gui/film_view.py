@@ -372,12 +372,12 @@ class FilmView(QWidget):
         self.view_changed.emit()
         self.update()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+    def resizeEvent(self, event) -> None:
         if self._fit:
             self.fit()
         super().resizeEvent(event)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(800, 700)
 
     # -- measurements --------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ class FilmView(QWidget):
         self.update()
 
     # -- mouse ------------------------------------------------------------------------------------------
-    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, e: QMouseEvent) -> None:
         if self._lf is None:
             return super().mousePressEvent(e)
         pos = e.position()
@@ -416,7 +416,7 @@ class FilmView(QWidget):
             self._live_measure = Measurement(p.y(), p.x(), p.y(), p.x())
         e.accept()
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         pos = e.position()
         if self._drag is not None and self._lf is not None:
             kind, start, data = self._drag
@@ -438,7 +438,7 @@ class FilmView(QWidget):
         self._update_cursor(pos)
         e.accept()
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if self._drag is not None:
             kind = self._drag[0]
             if kind == "measure" and self._live_measure is not None and self._lf is not None:
@@ -453,13 +453,13 @@ class FilmView(QWidget):
         self._drag = None
         e.accept()
 
-    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, e: QWheelEvent) -> None:
         steps = e.angleDelta().y() / 120.0
         if steps and self._lf is not None:
             self.zoom_by(WHEEL_STEP**steps, e.position())
         e.accept()
 
-    def leaveEvent(self, e) -> None:  # noqa: N802
+    def leaveEvent(self, e) -> None:
         if self._cursor is not None:
             self._cursor = None
             self.cursor_moved.emit(None)
@@ -500,7 +500,7 @@ class FilmView(QWidget):
         setattr(self, cache_attr, (size, img))
         return img
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(0, 0, 0))
         if self._lf is None or self._image.isNull():
@@ -562,7 +562,8 @@ class FilmView(QWidget):
         ids = film.ids
         p.setFont(self._overlay_font())
         name = ids.patient_name.replace("^", " ").strip()
-        tl = [name, f"ID {ids.patient_id}" if ids.patient_id else "", " ".join(x for x in (ids.patient_sex, ids.patient_age.lstrip("0")) if x)]
+        sex_age = " ".join(x for x in (ids.patient_sex, ids.patient_age.lstrip("0")) if x)
+        tl = [name, f"ID {ids.patient_id}" if ids.patient_id else "", sex_age]
         if not film.is_dicom:
             tl = [film.display_name, f"{film.source_format} file (no patient data)"]
         anatomy = " · ".join(x for x in (ids.body_part, ids.view_position, ids.laterality) if x)

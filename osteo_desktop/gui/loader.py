@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -52,7 +52,7 @@ class _Job(QRunnable):
             if p.is_dir():
                 try:
                     found = self._find([p])
-                except Exception as e:  # noqa: BLE001 - reported to the user, never raised into Qt
+                except Exception as e:  # reported to the user, never raised into Qt
                     log.exception("film discovery failed")
                     self._sig.failed.emit(self._jid, str(p), f"{p}: the folder could not be searched ({e}).")
                     continue
@@ -77,7 +77,7 @@ class _Job(QRunnable):
                 except MemoryError:
                     self._sig.failed.emit(self._jid, str(path), f"{path}: not enough memory to open this film.")
                     continue
-                except Exception as e:  # noqa: BLE001 - a bad file must never take the app down
+                except Exception as e:  # a bad file must never take the app down
                     log.exception("unexpected error loading %s", path.name)
                     self._sig.failed.emit(self._jid, str(path), f"{path}: could not be opened ({type(e).__name__}: {e}).")
                     continue

@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
@@ -867,11 +868,11 @@ class MainWindow(QMainWindow):
         self.screening_cancelled.emit(path)
 
     # -- Qt events --------------------------------------------------------------------------------------
-    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
         if e.mimeData().hasUrls() and any(u.isLocalFile() for u in e.mimeData().urls()):
             e.acceptProposedAction()
 
-    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, e: QDropEvent) -> None:
         paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if paths:
             self.open_paths(paths)
@@ -884,7 +885,7 @@ class MainWindow(QMainWindow):
         ok_l = self.loader.shutdown()
         return ok_c and ok_l
 
-    def closeEvent(self, e: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, e: QCloseEvent) -> None:
         self._save_settings()
         self.tags.close()
         self.shutdown()

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import QLocale, QStandardPaths, Qt
 from PySide6.QtWidgets import (
@@ -162,7 +163,7 @@ def run_export(
                     raise ExportCancelled() from None
                 except OsteoError as e:
                     error = str(e)
-                except Exception as e:  # noqa: BLE001 - one film must not stop the report
+                except Exception as e:  # one film must not stop the report
                     log.exception("screening for the report failed")
                     error = f"screening failed unexpectedly ({type(e).__name__}: {e})"
                 else:
@@ -313,7 +314,7 @@ class PdfReportDialog(QDialog):
         if need > self.height():
             self.resize(self.width(), need)
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         self._fit_height()
 

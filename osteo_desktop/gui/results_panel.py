@@ -39,7 +39,7 @@ class ScoreBar(QWidget):
         self.setMinimumHeight(height + (12 if height > 14 else 2))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(160, self.minimumHeight())
 
     def set(self, value: float | None, threshold: float | None = None, colour: QColor | None = None) -> None:
@@ -48,7 +48,7 @@ class ScoreBar(QWidget):
             self.colour = colour
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         w = self.width() - 2
@@ -127,7 +127,9 @@ class ResultsPanel(QWidget):
 
         self.disclaimer = QLabel(DISCLAIMER)
         self.disclaimer.setWordWrap(True)
-        self.disclaimer.setStyleSheet(f"color: {WARN.name()}; font-weight: 600; padding: 4px; border: 1px solid #6b5326; border-radius: 3px;")
+        self.disclaimer.setStyleSheet(
+            f"color: {WARN.name()}; font-weight: 600; padding: 4px; border: 1px solid #6b5326; border-radius: 3px;"
+        )
         lay.addWidget(self.disclaimer)
 
         self.status = QLabel("No film open.")
@@ -220,7 +222,7 @@ class ResultsPanel(QWidget):
         self.prediction: Any = None
         self.clear("No film open.")
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(330, 600)
 
     def _set_classes(self, names: tuple[str, ...]) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -46,7 +47,7 @@ def _warm_up(screener: Any) -> None:
         return
     try:
         warm()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log.warning("model warm-up failed (%s: %s); the first screening may be slower", type(e).__name__, e)
 
 
@@ -140,14 +141,15 @@ class _Worker(QObject):
         imports load C extensions and parse TrueType fonts while holding the GIL, better while the
         user fills in the dialog than while the report is written."""
         try:
-            from ..core.reports import pdf
-            import reportlab.pdfgen.canvas  # noqa: F401
+            import reportlab.pdfgen.canvas
             import reportlab.platypus  # noqa: F401
+
+            from ..core.reports import pdf
 
             setup = getattr(pdf, "_setup_fonts", None)
             if callable(setup):
                 setup()
-        except Exception as e:  # noqa: BLE001 - the export itself reports real problems
+        except Exception as e:  # the export itself reports real problems
             log.debug("could not preload the report writer: %s", e)
 
     @Slot(object)
@@ -173,7 +175,7 @@ class _Worker(QObject):
                                              "Export again and choose Replace to overwrite it.")
         except ReportError as e:
             self.export_failed.emit(job.jid, f"The export failed: {e}")
-        except Exception as e:  # noqa: BLE001 - the worker must live on
+        except Exception as e:  # the worker must live on
             log.exception("report export failed")
             self.export_failed.emit(job.jid, f"The export failed unexpectedly ({type(e).__name__}: {e}).")
         else:

@@ -61,5 +61,5 @@ class ShortcutsDialog(QDialog):
         bb.accepted.connect(self.accept)
         lay.addWidget(bb)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(600, 640)

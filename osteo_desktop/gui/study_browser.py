@@ -63,7 +63,7 @@ class StudyBrowser(QWidget):
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
         self._films: dict[str, QTreeWidgetItem] = {}
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(250, 500)
 
     def add_film(self, film: Film, thumb: QImage | None = None) -> QTreeWidgetItem:

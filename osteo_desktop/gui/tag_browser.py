@@ -18,7 +18,7 @@ def _value_text(elem: Any) -> str:
         return f"<{len(v)} bytes>"
     try:
         text = str(v) if v is not None else ""
-    except Exception:  # noqa: BLE001 - a malformed value must not break the browser
+    except Exception:  # a malformed value must not break the browser
         text = "<unreadable>"
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
 
@@ -48,7 +48,7 @@ class TagBrowser(QDialog):
         lay.addWidget(self.tree, 1)
         self._count = 0
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(820, 620)
 
     def set_film(self, film: Film | None) -> None:

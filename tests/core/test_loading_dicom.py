@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from pydicom.uid import (
     JPEG2000,
-    RLELossless,
+    UID,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
@@ -21,13 +21,13 @@ from pydicom.uid import (
     JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
-    UID,
+    RLELossless,
 )
 
 from osteo_desktop.core.errors import DecoderMissingError, FilmLoadError, FilmTooLargeError
 from osteo_desktop.core.film import SpacingSource
-from osteo_desktop.core.loading import load_film
 from osteo_desktop.core.loading import dicom as dicom_loader
+from osteo_desktop.core.loading import load_film
 
 _SAMPLES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "dicom-samples").resolve()
 _TS_NAMES = {

@@ -5,7 +5,6 @@ import pytest
 from osteo_desktop.core.bundle import BundleConfig, read_bundle, sha256_file
 from osteo_desktop.core.errors import BundleError, BundleIntegrityError, NoBundleError
 from osteo_desktop.core.model import load_model
-
 from tests.conftest import make_bundle
 
 

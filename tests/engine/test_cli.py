@@ -29,7 +29,7 @@ def run_cli(capsys, *args) -> tuple[int, list[dict], str]:
 
 
 def test_json_one_object_per_film_and_failure_exit_code(tmp_path, tiny_bundle, capsys):
-    good = write_png(tmp_path / "in" / "good.png")
+    write_png(tmp_path / "in" / "good.png")
     bad = tmp_path / "in" / "bad.dcm"
     bad.write_bytes(b"DICM not really" * 10)
     rc, objs, err = run_cli(capsys, tmp_path / "in", "--json", "--bundle", tiny_bundle.path, "--device", "cpu")

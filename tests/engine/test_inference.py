@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from osteo_desktop.core.errors import InferenceError
 from osteo_desktop.core.film import Film, FilmIdentifiers, Window
 from osteo_desktop.core.inference import (
     CAM_EMPTY,
@@ -13,7 +14,6 @@ from osteo_desktop.core.inference import (
     Screener,
     resolve_device,
 )
-from osteo_desktop.core.errors import InferenceError
 from tests.conftest import make_bundle
 
 

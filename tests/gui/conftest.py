@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
-from PySide6.QtGui import QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
-from osteo_desktop.core.film import Film, FilmIdentifiers, Spacing, Window  # noqa: E402
+from osteo_desktop.core.film import Film, FilmIdentifiers, Spacing, Window
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from osteo_desktop.gui import main_window as mw
 from osteo_desktop.gui import report_export as rx
 

@@ -68,7 +68,7 @@ def blob_cam(shape: tuple[int, int], cy: float = 0.5, cx: float = 0.5, sigma: fl
 
 
 def make_prediction(probs: tuple[float, float, float], cam: np.ndarray | None = None, warnings=()) -> Prediction:
-    p = dict(zip(CLASSES, probs))
+    p = dict(zip(CLASSES, probs, strict=True))
     low = p["osteopenia"] + p["osteoporosis"]
     return Prediction(
         class_names=CLASSES,
@@ -87,7 +87,7 @@ def make_prediction(probs: tuple[float, float, float], cam: np.ndarray | None = 
 
 
 def write_dicom(path: Path, pixels: np.ndarray, *, body_part: str, view: str = "AP", laterality: str = "",
-                study_uid: str | None = None, **patient) -> "object":
+                study_uid: str | None = None, **patient) -> object:
     """Write a DX DICOM file with these pixels and tags; return its header (read back, no pixels)."""
     import pydicom
     from pydicom.dataset import FileMetaDataset

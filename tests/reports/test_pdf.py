@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pypdf
 import pytest
-from .report_fixtures import MODEL, blob_cam, dicom_film, knee_pixels, make_prediction, png_film, spine_pixels
 
 from osteo_desktop import INTENDED_USE
 from osteo_desktop.core.errors import ReportError
@@ -25,7 +24,9 @@ from osteo_desktop.core.reports import (
 from osteo_desktop.core.reports.patient import film_results
 from osteo_desktop.core.reports.pdf import metric_rows
 
-WHEN = dt.datetime(2025, 3, 4, 10, 30, tzinfo=dt.timezone.utc)
+from .report_fixtures import MODEL, blob_cam, dicom_film, knee_pixels, make_prediction, png_film, spine_pixels
+
+WHEN = dt.datetime(2025, 3, 4, 10, 30, tzinfo=dt.UTC)
 IDENTIFIERS = ("Testperson", "Hildegard", "PID-4711-XYZ", "1948-03-17", "19480317", "ACC-99887766", "St. Example")
 
 

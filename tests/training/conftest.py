@@ -29,7 +29,10 @@ def synth_image(rng: np.random.Generator, label: str, size: int = 48) -> np.ndar
     return np.clip(img * 255, 0, 255).astype(np.uint8)
 
 
-def write_manifest(path: Path, rows: list[dict], columns=("file", "image_id", "patient_id", "label", "t_score", "z_score", "sex", "age")) -> Path:
+MANIFEST_COLUMNS = ("file", "image_id", "patient_id", "label", "t_score", "z_score", "sex", "age")
+
+
+def write_manifest(path: Path, rows: list[dict], columns=MANIFEST_COLUMNS) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
@@ -57,7 +60,8 @@ def make_synthetic(root: Path, per_class: int = 4, seed: int = 0, size: int = 48
                     cv2.imwrite(str(f), synth_image(rng, label, size))
                     row = {"file": f"images/{iid}.png", "image_id": iid, "patient_id": pid, "label": label}
                     if anat == "knee":
-                        row.update(t_score=f"{TSCORE[label] + rng.normal(0, 0.2):.2f}", age=str(int(AGE[label] + rng.integers(-6, 7))), sex="female")
+                        row.update(t_score=f"{TSCORE[label] + rng.normal(0, 0.2):.2f}",
+                                   age=str(int(AGE[label] + rng.integers(-6, 7))), sex="female")
                     rows.append(row)
         manifests.append(write_manifest(root / anat / "manifest.csv", rows))
     return manifests

@@ -30,7 +30,8 @@ def test_train_command_errors_are_clean(synth_data, tmp_path):
 
 
 def test_train_and_export_commands(synth_data, tmp_path, capsys):
-    sets = [a for s in tiny_overrides(synth_data, "final.fit=false", "train.num_workers=2", "train.epochs=1", "augment.enabled=true") for a in ("--set", s)]
+    overrides = tiny_overrides(synth_data, "final.fit=false", "train.num_workers=2", "train.epochs=1", "augment.enabled=true")
+    sets = [a for s in overrides for a in ("--set", s)]
     out = tmp_path / "run"
     assert main(["train", "paper_cnn", "--device", "cpu", *sets, "--out", str(out)]) == 0
     assert not (out / "bundle").exists()

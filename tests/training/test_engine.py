@@ -18,7 +18,7 @@ def test_batches_do_not_depend_on_thread_count():
     a = list(ThreadedBatches(ds, sampler, 4, workers=0))
     b = list(ThreadedBatches(ds, sampler, 4, workers=3))
     assert [len(x[1]) for x in a] == [4, 4, 2]
-    for (xa, ya, _), (xb, yb, _) in zip(a, b):
+    for (xa, ya, _), (xb, yb, _) in zip(a, b, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     sampler.set_epoch(3)
     c = list(ThreadedBatches(ds, sampler, 4, workers=0))

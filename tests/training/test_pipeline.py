@@ -64,7 +64,7 @@ def test_bundle_is_accepted_by_the_core_and_predicts_like_training(full_run):
     ref.load_state_dict(load_weights(run_dir / "final" / "model.safetensors"))
     ref.eval()
     oof = [ln.split(",") for ln in open(run_dir / "oof_predictions.csv").read().splitlines()[1:4]]
-    manifests = {a: p for a, p in zip(("knee", "spine"), json.loads(json.dumps(res["data"]["sources"])))}
+    manifests = {a: p for a, p in zip(("knee", "spine"), json.loads(json.dumps(res["data"]["sources"])), strict=False)}
     from pathlib import Path
 
     films = [Path(manifests[r[0]]).parent / "images" / f"{r[1]}.png" for r in oof]
@@ -83,14 +83,15 @@ def test_resume_gives_the_same_result(full_run, tmp_path):
     assert json.loads((run_dir / "folds" / "fold1" / "last.json").read_text())["epoch"] == 1
     with pytest.raises(Exception, match="already holds a run"):
         train_run(cfg, run_dir, device="cpu")
-    res2 = train_run(None, run_dir, device="cpu", resume=True)
+    train_run(None, run_dir, device="cpu", resume=True)
     a = np.loadtxt(tmp_path / "resumed" / "oof_predictions.csv", delimiter=",", skiprows=1, usecols=(7, 8, 9))
     b = np.loadtxt(res["run_dir"] + "/oof_predictions.csv", delimiter=",", skiprows=1, usecols=(7, 8, 9))
     np.testing.assert_allclose(a, b, atol=1e-5)
     # same final weights (the bundle's sha256 can differ: safetensors may order its header's metadata differently)
     from training.engine import load_weights
 
-    wa, wb = load_weights(run_dir / "bundle" / "model.safetensors"), load_weights(__import__("pathlib").Path(res["run_dir"]) / "bundle" / "model.safetensors")
+    wa = load_weights(run_dir / "bundle" / "model.safetensors")
+    wb = load_weights(__import__("pathlib").Path(res["run_dir"]) / "bundle" / "model.safetensors")
     assert sorted(wa) == sorted(wb) and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 

@@ -81,12 +81,16 @@ def test_local_safetensors_start_and_mismatch(tmp_path):
     torch.manual_seed(0)
     src = timm.create_model("osteo_cnn", num_classes=5, widths=[4, 8], dense=8)
     save_file(src.state_dict(), str(tmp_path / "w.safetensors"))
-    r = PretrainedResolver({"architecture": "osteo_cnn", "pretrained": str(tmp_path / "w.safetensors"), "kwargs": {"widths": [4, 8], "dense": 8}}, 3)
+    r = PretrainedResolver(
+        {"architecture": "osteo_cnn", "pretrained": str(tmp_path / "w.safetensors"), "kwargs": {"widths": [4, 8], "dense": 8}}, 3
+    )
     m = r.build()
     assert torch.equal(m.state_dict()["features.0.0.weight"], src.state_dict()["features.0.0.weight"])
     assert m.classifier.out_features == 3
     with pytest.raises(ConfigError, match="shapes differ|do not fit"):
-        PretrainedResolver({"architecture": "osteo_cnn", "pretrained": str(tmp_path / "w.safetensors"), "kwargs": {"widths": [4, 16], "dense": 8}}, 3)
+        PretrainedResolver(
+            {"architecture": "osteo_cnn", "pretrained": str(tmp_path / "w.safetensors"), "kwargs": {"widths": [4, 16], "dense": 8}}, 3
+        )
 
 
 def test_osteo_cnn_is_a_timm_model():

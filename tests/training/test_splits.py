@@ -20,7 +20,7 @@ def test_folds_are_patient_disjoint_stratified_and_reproducible(tmp_path):
         assert len(set(folds[ds.groups == pid].tolist())) == 1
     # stratified: every fold holds every class of every anatomy (6 patients per class and anatomy, 3 folds)
     for k in range(3):
-        c = Counter((s.anatomy, s.label) for s, f in zip(ds.samples, folds) if f == k)
+        c = Counter((s.anatomy, s.label) for s, f in zip(ds.samples, folds, strict=True) if f == k)
         assert len(c) == 6 and min(c.values()) >= 1
     np.testing.assert_array_equal(folds, make_folds(ds, 3, seed=1))
     # inner validation split: from the training folds only, by patient

@@ -290,7 +290,7 @@ def _windows(ds: Dataset, name: str, warnings: list[str]) -> tuple[Window, ...]:
         warnings.append(f"{name}: unknown VOI LUT Function '{function}'; LINEAR is used.")
         function = "LINEAR"
     out: list[Window] = []
-    for i, (c, w) in enumerate(zip(centers, widths)):
+    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
         minimum = 1.0 if function == "LINEAR" else 0.0
         if not (math.isfinite(c) and math.isfinite(w)) or w < minimum or w <= 0:
             warnings.append(f"{name}: invalid window (W {w:g} / L {c:g}) in the file; ignored.")

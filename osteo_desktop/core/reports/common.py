@@ -51,7 +51,7 @@ class ScreenedFilm:
     """
 
     film: Film
-    prediction: "Prediction | None"
+    prediction: Prediction | None
     error: str = ""
     anatomy: str | None = None
 

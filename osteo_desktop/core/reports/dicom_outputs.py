@@ -99,7 +99,7 @@ def _pixel_digest(film: Film) -> str:
     return hashlib.sha256(np.ascontiguousarray(film.pixels).tobytes()).hexdigest()
 
 
-def _reference_dataset(film: Film) -> tuple["Dataset", bool]:
+def _reference_dataset(film: Film) -> tuple[Dataset, bool]:
     """(dataset to take patient/study from, whether it is a real DICOM image to reference)."""
     from pydicom import Dataset
 
@@ -238,7 +238,7 @@ def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleCo
         try:
             hd.sr.ImageLibraryEntryDescriptors(ref)
             library = [ref]
-        except Exception as e:  # noqa: BLE001 - the image library is optional (TID 1600)
+        except Exception as e:  # the image library is optional (TID 1600)
             log.info("%s: no image library entry (%s)", film.display_name, e)
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
@@ -333,7 +333,7 @@ def build_dicom_sc(film: Film, prediction: Prediction) -> Any:
     if is_image:
         try:
             sc.copy_patient_and_study_information(ref)  # the whole patient/study modules, not just the basics
-        except Exception as e:  # noqa: BLE001 - an unusual SOP class: the basic fields are already there
+        except Exception as e:  # an unusual SOP class: the basic fields are already there
             log.info("%s: patient/study modules not copied in full (%s)", film.display_name, e)
     sc.ConversionType = "WSD"  # made on a workstation
     sc.BurnedInAnnotation = "YES"
@@ -374,7 +374,7 @@ def write_dicom_sc(film: Film, prediction: Prediction, out_path: str | os.PathLi
     return path
 
 
-def write_dicom_outputs(items: "list[ScreenedFilm]", out_dir: str | os.PathLike[str], *,
+def write_dicom_outputs(items: list[ScreenedFilm], out_dir: str | os.PathLike[str], *,
                         bundle: Bundle | BundleConfig | None, sr: bool = True, sc: bool = False,
                         force: bool = False) -> list[Path]:
     """SR and/or SC for every screened film of a batch, named `<file stem>_SR.dcm` / `<file stem>_SC.dcm`.

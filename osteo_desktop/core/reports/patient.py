@@ -180,7 +180,7 @@ def combine_patient(results: Iterable[FilmResult]) -> PatientResult:
 def film_results(labels: Sequence[str], anatomies: Sequence[str | None], items: Sequence[object]) -> list[FilmResult]:
     """FilmResults for `ScreenedFilm`s (kept here so the rule's inputs are built in one place)."""
     out = []
-    for label, anatomy, item in zip(labels, anatomies, items):
+    for label, anatomy, item in zip(labels, anatomies, items, strict=False):
         pred = getattr(item, "prediction", None)
         if pred is None:
             out.append(FilmResult(label, anatomy, None, None, getattr(item, "error", "") or "not screened"))

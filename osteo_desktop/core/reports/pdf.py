@@ -685,7 +685,7 @@ class _Builder:
             img_h = min(max_h, *(cell_w / r for r in ratios))  # one height for both: same scale, no stretch
             try:
                 window = choose_display(film).description
-            except Exception:  # noqa: BLE001 - a caption must not stop the report
+            except Exception:  # a caption must not stop the report
                 window = ""
             left = [_image_flowable(pics.display, img_h * ratios[0], img_h),
                     Paragraph(_p("Film as displayed" + (f" ({window})" if window else "")), st["caption"])]
@@ -803,7 +803,7 @@ def _canvas_class(header_left: str, footer_left: str, font: str, font_bold: str,
             super().__init__(*args, **kwargs)
             self._pages: list[dict[str, Any]] = []
 
-        def showPage(self) -> None:  # noqa: N802 (reportlab API)
+        def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
             self._startPage()
 
@@ -950,5 +950,5 @@ def write_patient_reports(
     return [
         write_report_for_patient(g, t, bundle=bundle, anonymize=anonymize, force=force, page_size=page_size,
                                  salt=salt, generated_at=generated_at)
-        for g, t in zip(groups, targets)
+        for g, t in zip(groups, targets, strict=False)
     ]
