@@ -98,7 +98,7 @@ def cmd_audit(args) -> int:
     sets = [f"audit.phash_threshold={args.phash_threshold}", f"data.manifests=[{manifests}]"]
     cfg = load_config(None, sets)
     ds = load_dataset(cfg["data"])
-    rep = audit(ds, ImageStore(cfg["data"]["loader"], None, cfg["data"]["decode_workers"]), args.phash_threshold, not args.no_flips)
+    rep = audit(ds, ImageStore(None, cfg["data"]["decode_workers"]), args.phash_threshold, not args.no_flips)
     print(rep.to_markdown())
     if args.out:
         rep.write(Path(args.out))

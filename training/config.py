@@ -37,7 +37,6 @@ DEFAULTS: dict[str, Any] = {
         "class_folders": [],
         "classes": list(CLASS_NAMES),
         "low_bmd_classes": list(LOW_BMD),
-        "loader": "auto",  # auto (core load_film, else 8-bit raster via cv2) | core | cv2
         "limit_per_class": None,  # smoke runs: at most N patients per (anatomy, class)
         "cache_dir": None,  # optional disk cache of rendered+resized images (npy)
         "cache_scale": 1.0,  # cache images at this multiple of the model input (>1 keeps texture for crops)
@@ -186,6 +185,19 @@ def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
     return cfg
 
 
+def drop_removed_keys(data: dict, source: Path) -> None:
+    """`data.loader` is gone: training reads films only through the core's film loader. Configs of
+    earlier runs (resume) say `auto` or `core`, which is what now always happens; `cv2` cannot be."""
+    section = data.get("data")
+    if not isinstance(section, dict) or "loader" not in section:
+        return
+    value = section.pop("loader")
+    if value not in ("auto", "core"):
+        raise ConfigError(f"{source}: data.loader {value!r} was removed: training reads every film through the "
+                          "application's film loader (osteo_desktop.core.loading). Delete the data.loader line.")
+    log.debug("%s: data.loader %r ignored (the core film loader is always used)", source, value)
+
+
 def resolve_config_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.is_file():
@@ -211,6 +223,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: cannot read config ({e})") from e
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: a config must be a YAML mapping")
+        drop_removed_keys(data, p)
         try:
             cfg = deep_merge(cfg, data)
         except ConfigError as e:
@@ -237,7 +250,6 @@ def _choice(cfg: dict, dotted: str, allowed: tuple) -> None:
 
 
 def validate(cfg: dict) -> None:
-    _choice(cfg, "data.loader", ("auto", "core", "cv2"))
     _choice(cfg, "train.optimizer", ("adam", "adamw", "sgd"))
     _choice(cfg, "train.scheduler", ("none", "cosine"))
     _choice(cfg, "train.class_weights", ("none", "balanced"))

@@ -1,9 +1,7 @@
 """Development data: manifests / class folders -> samples; films -> displayed [0, 1] images.
 
 Images are read with the core's `load_film` and shown through the core's display pipeline
-(`render`), i.e. exactly what a reader sees. Where the core's loader cannot be imported (it is being
-written, or pydicom is missing on a GPU box) 8-bit raster files fall back to ``cv2.imread(grey) /
-255``, which is what `render(load_film(p))` gives for an 8-bit JPEG/PNG (a full-range window).
+(`render`), i.e. exactly what a reader sees; there is no second reader.
 
 `ImageStore` decodes each file once (threads; decoding is the slow part), records its sha256 and a
 perceptual hash for the leakage audit, and keeps the displayed image resized to the content size the
@@ -27,7 +25,9 @@ import cv2
 import numpy as np
 
 from osteo_desktop.core.bundle import sha256_file
-from osteo_desktop.core.preprocessing import PreprocessConfig
+from osteo_desktop.core.display import render
+from osteo_desktop.core.loading import load_film
+from osteo_desktop.core.preprocessing import PreprocessConfig, content_size, resize_like_preprocessing
 
 from .errors import ManifestError
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("file", "patient_id", "label")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ""}
-RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _MISSING = ("", "na", "nan", "none", "null")
 
 
@@ -264,56 +263,13 @@ def limit_patients(samples: list[Sample], n: int) -> list[Sample]:
 # Films -> displayed images
 # --------------------------------------------------------------------------------------------
 
-_core_loader: object | None = None
-_core_error: str = ""
+def load_display_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """The film as the application displays it: float32 2-D in [0, 1], bone bright.
 
-
-def _get_core_loader():
-    global _core_loader, _core_error
-    if _core_loader is None and not _core_error:
-        try:
-            from osteo_desktop.core.display import render
-            from osteo_desktop.core.loading import load_film  # type: ignore[attr-defined]
-
-            _core_loader = lambda p: render(load_film(p))  # noqa: E731
-        except Exception as e:  # ImportError, or pydicom missing at import time on a GPU box
-            _core_error = f"{type(e).__name__}: {e}"
-            log.warning("core film loader unavailable (%s); reading 8-bit raster files with cv2 (same result for 8-bit JPEG/PNG)",
-                        _core_error)
-    return _core_loader
-
-
-def read_raster_8bit(path: str | os.PathLike[str]) -> np.ndarray:
-    """`render(load_film(p))` for an 8-bit grey JPEG/PNG: pixels / 255 (full-range window)."""
-    p = Path(path)
-    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ManifestError(f"{p}: cannot decode the image")
-    if raw.dtype != np.uint8:
-        raise ManifestError(f"{p}: {raw.dtype} image; only 8-bit rasters can be read without the core's film loader")
-    if raw.ndim == 3:
-        raw = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-    return raw.astype(np.float32) / 255.0
-
-
-def load_display_image(path: str | os.PathLike[str], loader: str = "auto") -> np.ndarray:
-    """The film as displayed by the application: float32 2-D in [0, 1], bone bright."""
-    p = Path(path)
-    if loader in ("auto", "core"):
-        fn = _get_core_loader()
-        if fn is not None:
-            try:
-                img = fn(p)  # type: ignore[operator]
-                return np.asarray(img, dtype=np.float32)
-            except ImportError as e:  # a decoder imported lazily (pydicom) is missing on this machine
-                if loader == "core" or p.suffix.lower() not in RASTER_SUFFIXES:
-                    raise
-                log.debug("%s: core loader needs %s; reading it as an 8-bit raster", p, e)
-        if loader == "core":
-            raise ManifestError(f"{p}: the core film loader is not importable ({_core_error})")
-    if p.suffix.lower() not in RASTER_SUFFIXES:
-        raise ManifestError(f"{p}: {p.suffix or 'no-suffix'} files (DICOM?) need the core's film loader ({_core_error or 'loader=cv2'})")
-    return read_raster_8bit(p)
+    Read by the application's own loader (`load_film`, EXIF orientation, DICOM windows, inversion)
+    and rendered by its display pipeline (`render`): the one way films are read, in training too.
+    """
+    return np.asarray(render(load_film(Path(path))), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,24 +300,6 @@ def phash(img01: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def content_size(shape: tuple[int, int], cfg: PreprocessConfig, scale: float = 1.0) -> tuple[int, int]:
-    """(rows, cols) the image covers inside the model input (same arithmetic as fit_to_input)."""
-    h_in, w_in = shape
-    H, W = cfg.input_size
-    H, W = int(round(H * scale)), int(round(W * scale))
-    if cfg.resize == "stretch":
-        return H, W
-    s = min(H / h_in, W / w_in)
-    return max(1, min(H, int(round(h_in * s)))), max(1, min(W, int(round(w_in * s))))
-
-
-def resize_like_preprocessing(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    ch, cw = size
-    h, w = img.shape
-    interp = cv2.INTER_AREA if (ch < h or cw < w) else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(img, dtype=np.float32), (cw, ch), interpolation=interp)
-
-
 @dataclass
 class ImageInfo:
     sha256: str
@@ -373,8 +311,7 @@ class ImageInfo:
 class ImageStore:
     """Decodes each film once; keeps hashes and displayed images resized for given input sizes."""
 
-    def __init__(self, loader: str = "auto", cache_dir: str | os.PathLike[str] | None = None, workers: int = 4):
-        self.loader = loader
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, workers: int = 4):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.workers = max(1, int(workers))
         self.info: dict[Path, ImageInfo] = {}
@@ -387,7 +324,7 @@ class ImageStore:
         if self.cache_dir is None:
             return None
         (h, w), mode, scale = key
-        return self.cache_dir / f"{info.sha256[:20]}_{self.loader}_{h}x{w}_{mode}_{scale:g}.npy"
+        return self.cache_dir / f"{info.sha256[:20]}_core_{h}x{w}_{mode}_{scale:g}.npy"
 
     def prepare(self, paths: Iterable[Path], cfg: PreprocessConfig, scale: float = 1.0) -> None:
         """Make sure every path has hashes and a cached image for (cfg, scale); decodes in threads."""
@@ -407,7 +344,7 @@ class ImageStore:
                 dp = self._disk_path(info, key)
                 if dp is not None and dp.is_file():
                     return p, None, np.load(dp)
-            img = load_display_image(p, self.loader)
+            img = load_display_image(p)
             if info is None:
                 info = ImageInfo(sha256_file(p), phash(img), phash(img[:, ::-1]), (int(img.shape[0]), int(img.shape[1])))
             small = resize_like_preprocessing(img, content_size(img.shape, cfg, scale))

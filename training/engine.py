@@ -247,15 +247,6 @@ class FitResult:
     seconds: float = 0.0
 
 
-def resolve_device(name: str) -> torch.device:
-    if name in ("auto", "", None):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but CUDA is not available")
-    return dev
-
-
 class Trainer:
     """Trains and evaluates models on one ImageStore-backed data set (images cached in memory)."""
 

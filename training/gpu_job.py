@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         common += ["cv.folds=2", "train.epochs=1", "preprocessing.input_size=[64,64]", "data.limit_per_class=3",
                    "cv.bootstrap=100", "train.batch_size=8", "train.early_stopping_patience=0"]
-    store = ImageStore("auto", None, min(16, os.cpu_count() or 2))
+    store = ImageStore(None, min(16, os.cpu_count() or 2))
     summary: dict = {"stages": [], "device": "cuda" if cuda else "cpu", "smoke": args.smoke}
 
     def left() -> float:

@@ -2,8 +2,10 @@
 
 Point estimates use scikit-learn. The bootstrap (resampling PATIENTS with replacement, all images
 of a drawn patient together) uses fast numpy equivalents of the same formulas, checked against
-scikit-learn in the tests. The low-bone-density score is P(osteopenia) + P(osteoporosis) after
-temperature scaling, as the application computes it; a film is flagged when score >= threshold.
+scikit-learn in the tests. Probabilities, the low-bone-density score (P(osteopenia) +
+P(osteoporosis) after temperature scaling) and the flag (score >= threshold) come from the
+application's own scoring module (`osteo_desktop.core.scoring`), so training measures the rule
+the application applies.
 """
 
 from __future__ import annotations
@@ -24,16 +26,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from osteo_desktop.core.scoring import is_low_bmd
+from osteo_desktop.core.scoring import low_bmd_score as low_bmd_score  # re-exported for training.run
+from osteo_desktop.core.scoring import softmax as softmax
+
 # --------------------------------------------------------------------------------------------
 # probabilities, temperature
 # --------------------------------------------------------------------------------------------
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
@@ -47,10 +46,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, bounds: tuple[float, floa
     res = minimize_scalar(lambda t: nll(logits, y, math.exp(t)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
     t = float(math.exp(res.x))
     return t if nll(logits, y, t) <= nll(logits, y, 1.0) else 1.0
-
-
-def low_bmd_score(probs: np.ndarray, low_idx: Sequence[int]) -> np.ndarray:
-    return probs[:, list(low_idx)].sum(axis=1)
 
 
 def ece(y_bin: np.ndarray, score: np.ndarray, bins: int = 10) -> float:
@@ -70,7 +65,7 @@ def ece(y_bin: np.ndarray, score: np.ndarray, bins: int = 10) -> float:
 
 
 def sens_spec(y_bin: np.ndarray, score: np.ndarray, threshold: float) -> tuple[float, float]:
-    pred = score >= threshold
+    pred = is_low_bmd(np.asarray(score), threshold)
     pos, neg = y_bin == 1, y_bin == 0
     sens = float(pred[pos].mean()) if pos.any() else math.nan
     spec = float((~pred[neg]).mean()) if neg.any() else math.nan
@@ -156,7 +151,7 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, classes: Sequence[s
     score = low_bmd_score(probs, low_idx)
     auc_low = float(roc_auc_score(y_bin, score)) if 0 < y_bin.sum() < len(y_bin) else math.nan
     sens, spec = sens_spec(y_bin, score, threshold)
-    flagged = score >= threshold
+    flagged = is_low_bmd(score, threshold)
     counts = np.bincount(y, minlength=C)
     majority = int(counts.argmax())
     present = sorted(set(y.tolist()) | set(pred.tolist()))
@@ -230,7 +225,7 @@ def evaluate_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, classes
     pred = probs.argmax(axis=1)
     y_bin = np.isin(y, list(low_idx)).astype(int)
     score = low_bmd_score(probs, low_idx)
-    flagged = score >= threshold
+    flagged = is_low_bmd(score, threshold)
     age_ok = None
     if ages is not None:
         age_ok = np.isfinite(ages)

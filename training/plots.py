@@ -23,6 +23,8 @@ def write_plots(folder: Path, results: dict, y: np.ndarray, probs: np.ndarray, p
                 metrics_csv: Path) -> None:
     from sklearn.metrics import confusion_matrix, roc_curve
 
+    from .metrics import sens_spec
+
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     y_bin = np.isin(y, list(low_idx)).astype(int)
@@ -41,8 +43,7 @@ def write_plots(folder: Path, results: dict, y: np.ndarray, probs: np.ndarray, p
         fpr, tpr, _ = roc_curve(y_bin[known], ages[known])
         ab = next((v["age_baseline"] for v in cvm.values() if v.get("age_baseline")), None)
         ax.plot(fpr, tpr, "k--", lw=1, label=f"age only (AUC {ab['auc_age']:.2f})" if ab else "age only")
-    sens = float((score[y_bin == 1] >= threshold).mean())
-    spec = float((score[y_bin == 0] < threshold).mean())
+    sens, spec = sens_spec(y_bin, score, threshold)
     ax.plot([1 - spec], [sens], "ro", label=f"operating point (thr {threshold:.3f})")
     ax.plot([0, 1], [0, 1], color="0.8", lw=0.8)
     ax.set_xlabel("1 - specificity")

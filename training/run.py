@@ -32,13 +32,15 @@ from typing import Any
 import numpy as np
 import yaml
 
+from osteo_desktop.core.device import resolve_device
 from osteo_desktop.core.preprocessing import PreprocessConfig
+from osteo_desktop.core.scoring import is_low_bmd
 
 from ._version import __version__
 from .audit import audit, enforce, patient_fold_findings
-from .config import dump_config, validate
+from .config import drop_removed_keys, dump_config, validate
 from .data import Dataset, ImageStore, load_dataset
-from .engine import Trainer, load_weights, resolve_device, save_weights, write_json
+from .engine import Trainer, load_weights, save_weights, write_json
 from .errors import ConfigError, LeakageError
 from .metrics import ece, evaluate_all, fit_temperature, low_bmd_score, nll, select_threshold, softmax
 from .pretrained import PretrainedResolver
@@ -105,6 +107,7 @@ def train_run(cfg: dict, run_dir: str | Path, *, device: str = "auto", allow_lea
         if not cfg_path.is_file():
             raise ConfigError(f"{run_dir}: no config.yaml here; not a run folder to resume")
         saved = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        drop_removed_keys(saved, cfg_path)
         if cfg is not None and export_overrides is None and cfg != saved:
             log.warning("--resume uses the run folder's saved config; the config given now is ignored")
         cfg = saved
@@ -126,7 +129,7 @@ def _train_run(cfg: dict, run_dir: Path, device_name: str, allow_leaks: bool, st
 
     t_start = time.time()
     seed = int(cfg["seed"])
-    dev = resolve_device(device_name)
+    dev = torch.device(resolve_device(device_name))
     log.info("run %s (%s) on %s, torch %s", cfg["name"], run_dir, dev, torch.__version__)
     ds = load_dataset(cfg["data"])
     classes = list(ds.classes)
@@ -137,7 +140,7 @@ def _train_run(cfg: dict, run_dir: Path, device_name: str, allow_leaks: bool, st
         log.warning("model: %s", info.note)
     pcfg = preprocess_config(cfg, info)
     if store is None:
-        store = ImageStore(cfg["data"]["loader"], cfg["data"]["cache_dir"], cfg["data"]["decode_workers"])
+        store = ImageStore(cfg["data"]["cache_dir"], cfg["data"]["decode_workers"])
     paths = [s.path for s in ds.samples]
     scale = float(cfg["data"].get("cache_scale") or 1.0)
     store.prepare(paths, pcfg, scale)
@@ -311,4 +314,4 @@ def _write_oof(path: Path, ds: Dataset, folds: np.ndarray, logits: np.ndarray, p
             w.writerow([s.anatomy, s.image_id, s.patient_id, s.label, int(folds[i]),
                         "" if math.isnan(s.t_score) else s.t_score, "" if math.isnan(s.age) else s.age]
                        + [f"{v:.6f}" for v in logits[i]] + [f"{v:.6f}" for v in probs[i]]
-                       + [classes[int(probs[i].argmax())], f"{score[i]:.6f}", int(score[i] >= thr)])
+                       + [classes[int(probs[i].argmax())], f"{score[i]:.6f}", int(is_low_bmd(float(score[i]), thr))])

@@ -1,6 +1,6 @@
 """`osteo-screen`: screen radiographs from the command line (no window, no Qt).
 
-    osteo-screen PATH... [--out DIR] [--json] [--device auto|cpu|cuda] [--bundle DIR]
+    osteo-screen PATH... [--out DIR] [--json] [--device auto|cpu|cuda|mps] [--bundle DIR]
                  [--pdf [--anonymize] [--page-size A4|Letter]] [--dicom-sr] [--dicom-sc] [--force]
 
 Exit status: 0 every film screened, 1 at least one film failed (the others are still processed),
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("paths", nargs="+", metavar="PATH", help="DICOM/PNG/JPEG/TIFF files or folders (recursed)")
     ap.add_argument("--out", type=Path, metavar="DIR", help="write <stem>_film.png, <stem>_overlay.png and <stem>.json per film")
     ap.add_argument("--json", action="store_true", help="print one JSON object per film on stdout")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                    help="where the model runs (default auto: CUDA when usable, else the CPU; mps only when asked)")
     ap.add_argument("--bundle", type=Path, metavar="DIR", help="model bundle folder (default: the bundled model_weights/)")
     ap.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM heatmap")
     ap.add_argument("--pdf", action="store_true", help="with --out: one PDF screening report per patient")

@@ -35,5 +35,9 @@ class InferenceError(OsteoError):
     """The model could not be run on a film (device failure, bad input)."""
 
 
+class DeviceError(InferenceError):
+    """The requested torch device (--device) is unknown or not usable on this machine."""
+
+
 class ReportError(OsteoError):
     """A report or DICOM output could not be written."""

@@ -20,9 +20,14 @@ import numpy as np
 from .. import INTENDED_USE
 from .anatomy import anatomy_warnings
 from .bundle import Bundle, read_bundle
+from .device import resolve_device as resolve_device  # re-exported (tests, GUI)
 from .errors import InferenceError, OsteoError
 from .film import Film
 from .preprocessing import map_to_source, preprocess_film, preprocess_image
+from .scoring import DECISION_NEGATIVE as DECISION_NEGATIVE  # re-exported: callers import them from here
+from .scoring import DECISION_POSITIVE as DECISION_POSITIVE
+from .scoring import DECISION_TEXT as DECISION_TEXT
+from .scoring import Decision, decide, decision_text, score_logits
 
 if TYPE_CHECKING:
     import torch
@@ -32,12 +37,6 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 
-DECISION_POSITIVE = "low_bmd_suspected"
-DECISION_NEGATIVE = "low_bmd_not_suspected"
-DECISION_TEXT = {
-    DECISION_POSITIVE: "Low bone density suspected: consider referral for DXA",
-    DECISION_NEGATIVE: "Low bone density not suspected at the operating point (this does not rule it out)",
-}
 CAM_OK, CAM_EMPTY, CAM_OFF = "ok", "empty", "off"
 _CAM_EPS = 1e-7
 
@@ -65,7 +64,7 @@ class Prediction:
     low_bmd_score: float
     threshold: float
     threshold_goal: str
-    decision: str
+    decision: Decision
     model: ModelInfo
     device: str
     cam: np.ndarray | None = None  # float32 [0, 1] on the film's own pixel grid; None when off/empty
@@ -76,21 +75,18 @@ class Prediction:
 
     @property
     def decision_text(self) -> str:
-        text = DECISION_TEXT[self.decision]
-        if self.out_of_scope:
-            text += " [not validated for this film: see warnings]"
-        return text
+        return decision_text(self.decision, out_of_scope=self.out_of_scope)
 
     @property
     def positive(self) -> bool:
-        return self.decision == DECISION_POSITIVE
+        return self.decision == Decision.POSITIVE
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()},
             "predicted_class": self.predicted_class,
             "low_bmd_score": round(self.low_bmd_score, 6),
-            "decision": self.decision,
+            "decision": str(self.decision),
             "decision_text": self.decision_text,
             "threshold": self.threshold,
             "threshold_goal": self.threshold_goal,
@@ -102,22 +98,6 @@ class Prediction:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "intended_use": INTENDED_USE,
         }
-
-
-def resolve_device(requested: str = "auto") -> str:
-    """'auto' -> 'cuda' when a GPU is usable, else 'cpu'. An explicit 'cuda' without a GPU is an error."""
-    import torch
-
-    req = (requested or "auto").lower()
-    if req == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if req.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InferenceError("CUDA was requested (--device cuda) but no usable GPU/driver was found; use --device cpu or auto.")
-        return req
-    if req == "cpu":
-        return "cpu"
-    raise InferenceError(f"unknown device {requested!r}: use auto, cpu or cuda.")
 
 
 def _find_cam_layer(model: torch.nn.Module, configured: str) -> torch.nn.Module:
@@ -242,10 +222,11 @@ class Screener:
                 x = torch.from_numpy(arr[None]).to(self.device)
                 logits, cam_in, raw_max = self._forward(x, gradcam)
             except RuntimeError as e:
-                if not self.device.startswith("cuda"):
+                if self.device == "cpu":
                     raise InferenceError(f"{film.display_name}: the model failed on the CPU ({e})") from e
-                log.warning("CUDA inference failed (%s); falling back to CPU", e)
-                warnings.append(f"CUDA failed ({str(e).splitlines()[0][:120]}); screened on the CPU instead.")
+                backend = "CUDA" if self.device.startswith("cuda") else self.device.upper()
+                log.warning("%s inference failed (%s); falling back to CPU", backend, e)
+                warnings.append(f"{backend} failed ({str(e).splitlines()[0][:120]}); screened on the CPU instead.")
                 self._move_to("cpu")
                 x = torch.from_numpy(arr[None])
                 logits, cam_in, raw_max = self._forward(x, gradcam)
@@ -254,11 +235,10 @@ class Screener:
             timings["model"] = (time.perf_counter() - t) * 1000
         step(0.8, "mapping the heatmap")
         t = time.perf_counter()
-        z = logits[0].astype(np.float64) / cfg.temperature
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        probs = {name: float(v) for name, v in zip(cfg.class_names, p, strict=False)}
-        low = float(sum(probs[c] for c in cfg.low_bmd_classes))
+        try:
+            scores = score_logits(logits[0], cfg.class_names, cfg.low_bmd_classes, cfg.temperature)
+        except ValueError as e:
+            raise InferenceError(f"{film.display_name}: the model's output does not fit its bundle ({e})") from e
         cam_status, cam = CAM_OFF, None
         if cam_in is not None:
             if raw_max <= _CAM_EPS or not np.isfinite(cam_in).all() or float(cam_in.max()) <= _CAM_EPS:
@@ -272,12 +252,12 @@ class Screener:
         step(1.0, "done")
         return Prediction(
             class_names=tuple(cfg.class_names),
-            probabilities=probs,
-            predicted_class=cfg.class_names[int(np.argmax(p))],
-            low_bmd_score=low,
+            probabilities=scores.probabilities,
+            predicted_class=scores.predicted_class,
+            low_bmd_score=scores.low_bmd_score,
             threshold=cfg.threshold,
             threshold_goal=cfg.threshold_goal,
-            decision=DECISION_POSITIVE if low >= cfg.threshold else DECISION_NEGATIVE,
+            decision=decide(scores.low_bmd_score, cfg.threshold),
             model=self.model_info,
             device=self.device,
             cam=cam,

@@ -60,22 +60,35 @@ class Geometry:
     content_w: int
 
 
+def content_size(shape: tuple[int, ...], cfg: PreprocessConfig, scale: float = 1.0) -> tuple[int, int]:
+    """(rows, cols) an image of `shape` covers inside the model input (letterbox keeps its aspect
+    ratio; stretch fills the input). `scale` > 1 sizes it for a larger input (training caches)."""
+    h_in, w_in = int(shape[0]), int(shape[1])
+    H, W = cfg.input_size
+    H, W = int(round(H * scale)), int(round(W * scale))
+    if cfg.resize == "stretch":
+        return H, W
+    s = min(H / h_in, W / w_in)
+    return max(1, min(H, int(round(h_in * s)))), max(1, min(W, int(round(w_in * s))))
+
+
+def resize_like_preprocessing(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a 2-D image to `size` (rows, cols) the way preprocessing does (area when shrinking)."""
+    ch, cw = size
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if (ch < h or cw < w) else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(img, dtype=np.float32), (cw, ch), interpolation=interp)
+
+
 def fit_to_input(image01: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
     """Resize a 2-D [0, 1] image into the input size (letterbox or stretch)."""
     if image01.ndim != 2:
         raise ValueError(f"expected a 2-D grey image, got shape {image01.shape}")
     h_in, w_in = image01.shape
     H, W = cfg.input_size
-    img = np.ascontiguousarray(image01, dtype=np.float32)
-    if cfg.resize == "stretch":
-        ch, cw, top, left = H, W, 0, 0
-    else:
-        scale = min(H / h_in, W / w_in)
-        ch = max(1, min(H, int(round(h_in * scale))))
-        cw = max(1, min(W, int(round(w_in * scale))))
-        top, left = (H - ch) // 2, (W - cw) // 2
-    interp = cv2.INTER_AREA if (ch < h_in or cw < w_in) else cv2.INTER_LINEAR
-    resized = cv2.resize(img, (cw, ch), interpolation=interp)
+    ch, cw = content_size((h_in, w_in), cfg)
+    top, left = (H - ch) // 2, (W - cw) // 2
+    resized = resize_like_preprocessing(image01, (ch, cw))
     out = np.full((H, W), cfg.pad_value, dtype=np.float32)
     out[top : top + ch, left : left + cw] = resized
     return out, Geometry((h_in, w_in), (H, W), top, left, ch, cw)

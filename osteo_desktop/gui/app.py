@@ -1,6 +1,6 @@
 """`osteo-desktop`: the viewer's entry point.
 
-    osteo-desktop [PATH...] [--demo] [--bundle DIR] [--device auto|cpu|cuda]
+    osteo-desktop [PATH...] [--demo] [--bundle DIR] [--device auto|cpu|cuda|mps]
                   [--screenshot OUT.png] [--exit-after-result] [--no-auto-screen] [--self-test]
 
 The window is shown before anything heavy happens: films load in a pool thread and the model (torch)
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="films or folders to open")
     p.add_argument("--demo", action="store_true", help="open the bundled demo film and screen it")
     p.add_argument("--bundle", metavar="DIR", help="model bundle folder (default: $OSTEO_BUNDLE or model_weights/)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the model runs (default auto)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where the model runs (default auto: CUDA when usable, else the CPU; mps only when asked)")
     p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot of the window once the result (or error) is shown")
     p.add_argument("--exit-after-result", action="store_true",
                    help="exit once the first film is screened (0), or on error (non-zero); implies screening")

@@ -833,7 +833,7 @@ class MainWindow(QMainWindow):
         if path == self._current:
             self._show_prediction(pred)
             for w in pred.warnings:
-                if "CUDA" in w:
+                if w.endswith("on the CPU instead."):  # the GPU failed: say so where it is seen
                     self.post(WARNING, w)
         self.statusBar().showMessage(f"Screened {Path(path).name}: {pred.decision_text}", 8000)
         self.screening_done.emit(path, pred)

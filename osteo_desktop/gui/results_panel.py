@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .theme import ACCENT, ERROR, MUTED, OK, WARN
+from ..core.scoring import decision_colour, relation_text, score_bar_colour
+from .theme import ACCENT, ERROR, MUTED, WARN
 
 DISCLAIMER = "Screening aid — not a diagnosis. Cannot rule out low bone density."
 NO_SIGNAL_TEXT = "no attention signal"
@@ -305,14 +306,15 @@ class ResultsPanel(QWidget):
         self.screen_button.setEnabled(True)
         self.screen_button.setText("Screen again")
         self.status.setText("Screened.")
-        self.status.setStyleSheet(f"color: {OK.name()};")
-        positive = bool(pred.positive)
+        # no green anywhere near a result: "not suspected" is not an all-clear (core.scoring's colour rule)
+        self.status.setStyleSheet(f"color: {MUTED.name()};")
         self.decision.setText(pred.decision_text)
-        self.decision.setStyleSheet(f"color: {(WARN if positive else QColor(200, 220, 235)).name()};")
-        self.score_bar.set(pred.low_bmd_score, pred.threshold, WARN if positive else QColor(110, 170, 140))
+        self.decision.setStyleSheet(f"color: {decision_colour(pred.decision, surface='screen')};")
+        bar = QColor(score_bar_colour(pred.low_bmd_score, pred.threshold, surface="screen"))
+        self.score_bar.set(pred.low_bmd_score, pred.threshold, bar)
         self.score_text.setText(
             f"score {pred.low_bmd_score:.2f} vs threshold {pred.threshold:.2f} — "
-            f"{'at or above' if positive else 'below'} the operating point ({pred.threshold_goal})"
+            f"{relation_text(pred.low_bmd_score, pred.threshold)} the operating point ({pred.threshold_goal})"
         )
         self._set_classes(tuple(pred.class_names))
         top = max(pred.probabilities, key=pred.probabilities.get)

@@ -81,7 +81,7 @@ class _Worker(QObject):
             try:
                 self._screener = self._factory(bundle, device)
             except InferenceError as e:
-                if not device.lower().startswith("cuda"):
+                if device.strip().lower() in ("", "auto", "cpu"):  # only an explicit GPU request falls back
                     raise
                 self.notice.emit(f"{e} Falling back to the CPU.")
                 self._screener = self._factory(bundle, "cpu")

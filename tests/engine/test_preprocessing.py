@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from osteo_desktop.core.preprocessing import PreprocessConfig, map_to_source, preprocess_image
+from osteo_desktop.core.preprocessing import (
+    PreprocessConfig,
+    content_size,
+    fit_to_input,
+    map_to_source,
+    preprocess_image,
+    resize_like_preprocessing,
+)
 
 
 def test_letterbox_keeps_aspect_and_normalises():
@@ -43,3 +50,21 @@ def test_map_to_source_inverts_the_geometry(shape):
     assert back.shape == shape
     inside = back[rows // 4 + 3 : rows // 2 - 3, cols // 3 + 3 : cols // 2 - 3]
     assert inside.mean() > 0.8 and back[: rows // 4 - 4].mean() < 0.05
+
+
+def test_content_size_is_what_fit_to_input_covers():
+    img = np.random.default_rng(0).random((100, 50)).astype(np.float32)
+    for cfg in (PreprocessConfig(input_size=(64, 64)), PreprocessConfig(input_size=(40, 24)),
+                PreprocessConfig(input_size=(32, 48), resize="stretch")):
+        _, geom = fit_to_input(img, cfg)
+        assert content_size(img.shape, cfg) == (geom.content_h, geom.content_w)
+    assert content_size((100, 50), PreprocessConfig(input_size=(64, 64))) == (64, 32)
+    assert content_size((100, 50), PreprocessConfig(input_size=(64, 64)), scale=2.0) == (128, 64)
+
+
+def test_a_pre_shrunk_image_gives_the_same_model_input():
+    """What training caches (the image resized to its content size) preprocesses identically."""
+    img = np.random.default_rng(0).random((100, 50)).astype(np.float32)
+    cfg = PreprocessConfig(input_size=(64, 64))
+    small = resize_like_preprocessing(img, content_size(img.shape, cfg))
+    np.testing.assert_array_equal(preprocess_image(img, cfg)[0], preprocess_image(small, cfg)[0])

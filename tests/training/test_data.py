@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from osteo_desktop.core.display import render
+from osteo_desktop.core.loading import load_film
 from osteo_desktop.core.preprocessing import PreprocessConfig, preprocess_image
 from training.config import load_config
-from training.data import ImageStore, content_size, load_dataset, load_display_image, read_raster_8bit, resize_like_preprocessing
-from training.errors import ManifestError
+from training.data import ImageStore, load_dataset, load_display_image
+from training.errors import ConfigError, ManifestError
 from training.splits import check_enough_patients
 
 from .conftest import CLASSES, write_manifest
@@ -74,27 +76,39 @@ def test_cached_image_gives_identical_model_input(synth_data):
             np.testing.assert_array_equal(a, b)
 
 
-def test_non_square_image_content_size():
-    img = np.random.default_rng(0).random((100, 50)).astype(np.float32)
-    cfg = PreprocessConfig(input_size=(64, 64))
-    assert content_size(img.shape, cfg) == (64, 32)
-    small = resize_like_preprocessing(img, content_size(img.shape, cfg))
-    np.testing.assert_array_equal(preprocess_image(img, cfg)[0], preprocess_image(small, cfg)[0])
+def test_exif_rotated_grey_jpeg_reads_as_the_app_shows_it(tmp_path):
+    """Training reads films only through the app's loader: EXIF orientation is applied, so an
+    upright 40x60 film stored as 60x40 pixels comes out 40x60 in training as in the viewer."""
+    from PIL import Image
+
+    stored = np.zeros((60, 40), np.uint8)
+    stored[:10, :] = 255  # a bright band along the stored top edge
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    p = tmp_path / "rotated.jpg"
+    Image.fromarray(stored, "L").save(p, quality=95, exif=exif)
+
+    app = render(load_film(p))
+    train = load_display_image(p)
+    assert app.shape == train.shape == (40, 60)
+    np.testing.assert_array_equal(train, app)
+    assert train[:, -10:].mean() > 0.9 and train[:, :10].mean() < 0.1  # the band is now on the right
+    store = ImageStore(workers=1)
+    cfg = PreprocessConfig(input_size=(32, 32))
+    store.prepare([p], cfg)
+    assert store.info[p].shape == (40, 60)
+    np.testing.assert_allclose(preprocess_image(store.image(p, cfg), cfg)[0], preprocess_image(app, cfg)[0], atol=1e-6)
 
 
-def test_fallback_reader_equals_core_loader_for_8bit_jpeg(tmp_path):
-    try:
-        from osteo_desktop.core.display import render
-        from osteo_desktop.core.loading import load_film  # type: ignore[attr-defined]
-    except ImportError as e:
-        pytest.skip(f"core film loader not importable here: {e}")
-    import cv2
-
-    img = (np.random.default_rng(1).random((48, 40)) * 255).astype(np.uint8)
-    for suffix in (".jpg", ".png"):
-        p = tmp_path / f"x{suffix}"
-        cv2.imwrite(str(p), img)
-        np.testing.assert_allclose(read_raster_8bit(p), render(load_film(p)), atol=1e-6)
+def test_removed_loader_option(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text("data:\n  loader: auto\n", encoding="utf-8")
+    assert "loader" not in load_config(old)["data"]  # earlier runs' configs still load
+    old.write_text("data:\n  loader: cv2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="data.loader 'cv2' was removed"):
+        load_config(old)
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(None, ["data.loader=cv2"])
 
 
 def test_class_folders(tmp_path):

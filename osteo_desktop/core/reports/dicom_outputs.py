@@ -38,7 +38,8 @@ from ... import __version__
 from ..bundle import Bundle, BundleConfig
 from ..errors import ReportError
 from ..film import Film
-from ..inference import DECISION_POSITIVE, Prediction
+from ..inference import Prediction
+from ..scoring import Decision
 from .common import ReportExistsError, write_new_file
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleCo
         for c in prediction.class_names
     ]
     measurements.append(hd.sr.Measurement(name=_code(*CODE_SCORE), value=float(prediction.low_bmd_score), unit=unit))
-    decision = CODE_SUSPECTED if prediction.decision == DECISION_POSITIVE else CODE_NOT_SUSPECTED
+    decision = CODE_SUSPECTED if prediction.decision == Decision.POSITIVE else CODE_NOT_SUSPECTED
     top_codes = _class_code_values(prediction.class_names, "C-")
     evaluations = [
         hd.sr.QualitativeEvaluation(name=_code(*CODE_RESULT), value=_code(*decision)),

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..inference import DECISION_NEGATIVE, DECISION_POSITIVE, DECISION_TEXT
+from ..scoring import Decision, decide, decision_text, is_low_bmd
 
 UNSPECIFIED = "unspecified"
 ANATOMY_ORDER = ("knee", "spine")
@@ -53,7 +53,7 @@ class FilmResult:
     def positive(self) -> bool | None:
         if self.low_bmd_score is None or self.threshold is None:
             return None
-        return self.low_bmd_score >= self.threshold
+        return is_low_bmd(self.low_bmd_score, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class PatientResult:
 
     score: float | None
     threshold: float | None
-    decision: str | None  # DECISION_POSITIVE / DECISION_NEGATIVE / None
+    decision: Decision | None  # POSITIVE / NEGATIVE, or None when no film could be screened
     deciding_anatomy: str | None  # the anatomy whose mean is the patient score
     anatomies: tuple[AnatomyResult, ...]
     films: tuple[FilmResult, ...]
@@ -83,13 +83,13 @@ class PatientResult:
 
     @property
     def positive(self) -> bool:
-        return self.decision == DECISION_POSITIVE
+        return self.decision == Decision.POSITIVE
 
     @property
     def decision_text(self) -> str:
         if self.decision is None:
             return "No result: none of this patient's films could be screened"
-        return DECISION_TEXT[self.decision]
+        return decision_text(self.decision)
 
     @property
     def n_screened(self) -> int:
@@ -127,40 +127,41 @@ def combine_patient(results: Iterable[FilmResult]) -> PatientResult:
     if not screened:
         return PatientResult(None, None, None, None, (), films, tuple(warnings))
 
-    for f in screened:
-        assert f.low_bmd_score is not None
-        if not 0.0 <= f.low_bmd_score <= 1.0:
-            raise ValueError(f"{f.label}: low-BMD score {f.low_bmd_score} is outside [0, 1]")
+    scored = [(f, f.low_bmd_score) for f in screened if f.low_bmd_score is not None]
+    for f, score in scored:
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(f"{f.label}: low-BMD score {score} is outside [0, 1]")
     thresholds = {f.threshold for f in screened}
-    if len(thresholds) != 1 or None in thresholds:
+    known = {t for t in thresholds if t is not None}
+    if len(thresholds) != 1 or not known:
         raise ValueError(
             "the films were screened at different (or unknown) thresholds "
             f"{sorted(str(t) for t in thresholds)}: their scores cannot be combined"
         )
-    threshold = float(next(iter(thresholds)))  # type: ignore[arg-type]
+    threshold = float(known.pop())
 
-    groups: dict[str, list[FilmResult]] = {}
-    for f in screened:
-        groups.setdefault(_anatomy_key(f.anatomy), []).append(f)
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for f, score in scored:
+        groups.setdefault(_anatomy_key(f.anatomy), []).append((f.label, float(score)))
     anatomies = tuple(
         AnatomyResult(
             anatomy=name,
-            score=sum(f.low_bmd_score for f in members) / len(members),  # type: ignore[misc]
-            film_labels=tuple(f.label for f in members),
-            film_scores=tuple(float(f.low_bmd_score) for f in members),  # type: ignore[arg-type]
+            score=sum(score for _, score in members) / len(members),
+            film_labels=tuple(label for label, _ in members),
+            film_scores=tuple(score for _, score in members),
         )
         for name, members in sorted(groups.items(), key=lambda kv: _order(kv[0]))
     )
     deciding = max(anatomies, key=lambda a: a.score)  # ties: the first in knee, spine, ... order
-    decision = DECISION_POSITIVE if deciding.score >= threshold else DECISION_NEGATIVE
+    decision = decide(deciding.score, threshold)
 
     if UNSPECIFIED in groups:
         warnings.append(
             f"{len(groups[UNSPECIFIED])} film(s) of unrecognised anatomy were pooled as 'unspecified'; "
             "check that they are knee or spine radiographs."
         )
-    if decision == DECISION_NEGATIVE:
-        above = [f.label for f in screened if f.low_bmd_score is not None and f.low_bmd_score >= threshold]
+    if decision == Decision.NEGATIVE:
+        above = [f.label for f in screened if f.positive]
         if above:
             warnings.append(
                 f"{', '.join(above)} scored at or above the threshold on its own, but the mean for its "

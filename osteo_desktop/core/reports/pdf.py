@@ -35,6 +35,7 @@ from ..bundle import Bundle, BundleConfig
 from ..errors import ReportError
 from ..film import Film
 from ..overlay import ATTENTION_LABEL
+from ..scoring import NEUTRAL_BAR_PAPER, Decision, decision_colour, relation_text, score_bar_colour
 from .common import (
     ScreenedFilm,
     film_anatomy,
@@ -366,19 +367,6 @@ def _styles() -> dict[str, Any]:
     }
 
 
-_POS = "#A01818"  # low BMD suspected
-_NEG = "#1F3A5F"  # not suspected (deliberately not green: it does not rule low BMD out)
-_NONE = "#555555"
-
-
-def _decision_colour(decision: str | None) -> str:
-    from ..inference import DECISION_POSITIVE
-
-    if decision is None:
-        return _NONE
-    return _POS if decision == DECISION_POSITIVE else _NEG
-
-
 def _kv_table(pairs: Sequence[tuple[str, str]], width: float, st: dict[str, Any], columns: int = 2) -> Any:
     """Key/value pairs laid out in `columns` column pairs."""
     from reportlab.lib import colors
@@ -423,7 +411,7 @@ def _boxed(flowables: list[Any], width: float, border: str, background: str | No
     return t
 
 
-def _bar(value: float, width: float, threshold: float | None = None, colour: str = "#5B7DB1") -> Any:
+def _bar(value: float, width: float, threshold: float | None = None, colour: str = NEUTRAL_BAR_PAPER) -> Any:
     from reportlab.graphics.shapes import Drawing, Line, Rect
     from reportlab.lib import colors
 
@@ -520,12 +508,12 @@ class _Builder:
         from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
         st, r = self.st, self.result
-        colour = _decision_colour(r.decision)
+        colour = decision_colour(r.decision)
         inner: list[Any] = [
             Paragraph(f'<font color="{colour}">{_p(r.decision_text)}</font>', st["decision"]),
         ]
         if r.score is not None and r.threshold is not None:
-            rel = "at or above" if r.score >= r.threshold else "below"
+            rel = relation_text(r.score, r.threshold)
             inner.append(Paragraph(
                 _p(f"Patient low-BMD score {_score(r.score)} ({r.deciding_anatomy} mean) is {rel} the threshold "
                    f"{_score(r.threshold)}. {r.n_screened} of {len(r.films)} film(s) screened."), st["base"]))
@@ -539,7 +527,7 @@ class _Builder:
                     Paragraph(_p(", ".join(a.film_labels)), st["small"]),
                     Paragraph(_p(", ".join(_score(s) for s in a.film_scores)), st["small"]),
                     Paragraph(f"<b>{_score(a.score)}</b>", st["small"]),
-                    _bar(a.score, bar_w, r.threshold, _POS if a.score >= r.threshold else "#5B7DB1"),
+                    _bar(a.score, bar_w, r.threshold, score_bar_colour(a.score, r.threshold)),
                 ])
             w = self.width - 14
             t = Table(rows, colWidths=[0.17 * w, 0.24 * w, 0.24 * w, 0.13 * w, 0.22 * w], hAlign="LEFT")
@@ -569,10 +557,11 @@ class _Builder:
             name = e.label if self.anonymize else f"{e.label}: {e.film.display_name}"
             view = " / ".join(x for x in (ids.view_position, ids.laterality) if x) or "—"
             if pred is None:
-                score, res, colour = "—", "Not screened: " + self.scrub(e.item.error or "no reason given"), _NONE
+                score, res = "—", "Not screened: " + self.scrub(e.item.error or "no reason given")
+                colour = decision_colour(Decision.NOT_SCREENED)
             else:
                 score = f"{_score(pred.low_bmd_score)} (threshold {_score(pred.threshold)})"
-                res, colour = pred.decision_text, _decision_colour(pred.decision)
+                res, colour = pred.decision_text, decision_colour(pred.decision)
             rows.append([
                 Paragraph(_p(name), st["small"]),
                 Paragraph(_p(e.anatomy or "unspecified"), st["small"]),
@@ -709,8 +698,9 @@ class _Builder:
         parts.append(Spacer(1, 4))
 
         if pred is None:
+            grey = decision_colour(Decision.NOT_SCREENED)
             parts.append(Paragraph(
-                f'<font color="{_NONE}"><b>Not screened.</b></font> ' + _p(self.scrub(e.item.error or "no reason given")),
+                f'<font color="{grey}"><b>Not screened.</b></font> ' + _p(self.scrub(e.item.error or "no reason given")),
                 st["base"]))
         else:
             warnings += list(pred.warnings)
@@ -721,11 +711,10 @@ class _Builder:
                 p = float(pred.probabilities.get(c, 0.0))
                 label = c + (" (low BMD)" if c in low_classes else "") + (" — most probable" if c == pred.predicted_class else "")
                 rows.append([Paragraph(_p(label), st["small"]), Paragraph(_p(_pct(p)), st["small"]), _bar(p, bar_w)])
-            positive = pred.low_bmd_score >= pred.threshold
             rows.append([
                 Paragraph("<b>Low-BMD score</b>", st["small"]),
                 Paragraph(f"<b>{_p(_score(pred.low_bmd_score))}</b>", st["small"]),
-                _bar(pred.low_bmd_score, bar_w, pred.threshold, _POS if positive else "#5B7DB1"),
+                _bar(pred.low_bmd_score, bar_w, pred.threshold, score_bar_colour(pred.low_bmd_score, pred.threshold)),
             ])
             w = self.width
             t = Table(rows, colWidths=[0.40 * w, 0.15 * w, bar_w + 10], hAlign="LEFT")
@@ -738,10 +727,10 @@ class _Builder:
                 ("LEFTPADDING", (0, 0), (-1, -1), 3),
             ]))
             parts.append(t)
-            rel = "at or above" if positive else "below"
+            rel = relation_text(pred.low_bmd_score, pred.threshold)
             parts.append(Paragraph(_p(f"Score {_score(pred.low_bmd_score)} is {rel} the threshold {_score(pred.threshold)} "
                                       f"({pred.threshold_goal})."), st["small"]))
-            parts.append(Paragraph(f'<font color="{_decision_colour(pred.decision)}"><b>{_p(pred.decision_text)}</b></font>',
+            parts.append(Paragraph(f'<font color="{decision_colour(pred.decision)}"><b>{_p(pred.decision_text)}</b></font>',
                                    st["base"]))
         for w in _distinct(warnings):
             parts.append(Paragraph("⚠ " + _p(self.scrub(w)), st["warn"]))
