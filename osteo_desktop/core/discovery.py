@@ -64,11 +64,12 @@ def is_probably_film(path: str | os.PathLike[str]) -> bool:
 
 def dicomdir_files(dicomdir: str | os.PathLike[str]) -> list[Path]:
     """Existing image files referenced by a DICOMDIR, in its order. Raises FilmLoadError if unreadable."""
-    import pydicom
+    from .loading import DEFAULT_MAX_BYTES
+    from .loading.dicom_read import read_dicom
 
     p = Path(dicomdir)
     try:
-        ds = pydicom.dcmread(str(p))
+        ds = read_dicom(p, max_bytes=DEFAULT_MAX_BYTES)  # a deflated DICOMDIR inflates within the budget
         records = ds.DirectoryRecordSequence
     except Exception as e:
         raise FilmLoadError(f"{p}: the DICOMDIR cannot be read ({e}); the folder is searched file by file instead.") from e

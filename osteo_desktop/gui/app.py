@@ -63,10 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        from ..core.logs import quiet_third_party_logs
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+        logging.basicConfig(level=logging.INFO, format=fmt)
+        from ..core.logs import escape_log_messages, quiet_third_party_logs
 
         quiet_third_party_logs()  # the message panel already says what failed and what to do
+        escape_log_messages(fmt)  # a file name's control characters never reach the terminal raw
 
 
 def _self_test(argv: list[str]) -> int:

@@ -121,7 +121,8 @@ def colour_to_grey(
 ) -> np.ndarray:
     """(rows, cols, 3+) colour -> float32 grey. Grey content is kept as is; real colour -> luminance + warning.
 
-    `max_value` is the nominal maximum (255 for 8-bit) to scale the tolerance for "grey".
+    `max_value` is the nominal maximum (255 for 8-bit) to scale the tolerance for "grey". Works in
+    bands of rows, so that no float copy of the whole colour image is ever made (memory budget).
     """
     if rgb.shape[-1] == 4 or rgb.shape[-1] == 2:  # alpha channel
         alpha = rgb[..., -1]
@@ -136,10 +137,14 @@ def colour_to_grey(
     # Colour check on a strided sample (fast on big images); JPEG chroma noise on grey content is a
     # level or two, so only spreads above ~3/255 of the range count as colour.
     step = max(1, int(np.sqrt(r.size / (1 << 20))))
-    s = rgb[::step, ::step].astype(np.float32)
+    s = rgb[::step, ::step, :3].astype(np.float32)
     spread = s.max(axis=-1) - s.min(axis=-1)
     tol = 3.0 * max_value / 255.0
-    grey = np.tensordot(rgb.astype(np.float32, copy=False), _LUMA, axes=([-1], [0])).astype(np.float32)
+    grey = np.empty(rgb.shape[:2], dtype=np.float32)
+    band = max(1, (1 << 20) // max(1, rgb.shape[1]))  # ~1 M pixels at a time
+    for top in range(0, rgb.shape[0], band):
+        chunk = rgb[top : top + band, :, :3].astype(np.float32)
+        grey[top : top + band] = np.tensordot(chunk, _LUMA, axes=([-1], [0]))
     if float((spread > tol).mean()) > 0.001:
         warnings.append(
             f"{name}: colour image converted to grey (luminance). A radiograph should be grey; check "

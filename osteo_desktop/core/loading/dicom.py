@@ -5,9 +5,11 @@ applied exactly once, here). Everything after that (VOI, inversion) is `core.dis
 module only reports what the file says: windows, VOI LUT, photometric interpretation, Presentation
 LUT Shape.
 
-The image size is checked from the header before any pixel is decoded, and the pixel data element
-itself is read from disk only once the checks pass (`defer_size`). The file is only ever opened
-read-only.
+The image size is checked from the header before any pixel is decoded, in pixels and against the
+memory budget in bytes (`loading.budget`: frames, samples and bytes per sample included; deflated
+data sets are inflated in steps, within the budget, by `loading.dicom_read`; a compressed frame's
+own codestream header is checked too, by `loading.codestream`). The pixel data element itself is
+read from disk only once the checks pass (`defer_size`). The file is only ever opened read-only.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -31,9 +32,13 @@ from pydicom.uid import (
     MediaStorageDirectoryStorage,
 )
 
-from ..errors import DecoderMissingError, FilmLoadError
+from ..errors import DecoderMissingError, FilmLoadError, FilmTooLargeError
 from ..film import Film, FilmIdentifiers, Spacing, SpacingSource, VoiLut, Window
+from ..text import strip_controls
+from .budget import DEFAULT_MAX_BYTES, MIB, check_decode_size
+from .codestream import declared_size
 from .common import check_dimensions, colour_to_grey, nominal_window
+from .dicom_read import decode_size, read_dicom
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +76,22 @@ def decoder_packages(uid: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def load_dicom(path: Path, *, max_pixels: int, force: bool = False) -> Film:
+def load_dicom(path: Path, *, max_pixels: int, force: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> Film:
     """Load a DICOM image file. `force` reads a data set written without the 128-byte preamble."""
     path = Path(path)
     name = path.name
     warnings: list[str] = []
-    ds = _read_dataset(path, force)
-    tsyntax = _transfer_syntax(ds)
+    ds = _read_dataset(path, force, max_pixels, max_bytes)
+    tsyntax = _transfer_syntax(ds, path)
 
+    _drop_unreadable(ds, name, warnings, skip=_PIXEL_TAGS)  # a damaged tag must not make the film unreadable
     _require_image(path, ds)
     rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
-    check_dimensions(path, rows, cols, max_pixels)
+    _check_size(path, ds, max_pixels, max_bytes)
     frames = max(1, _int(ds, "NumberOfFrames", 1))
     if frames > 1:
         warnings.append(f"{name}: the file holds {frames} frames; only the first one is shown and screened.")
+    _check_pixel_element(path, ds, tsyntax, frames, max_bytes)
 
     raw, photometric = _decode_first_frame(path, ds, tsyntax)
     for tag in _PIXEL_TAGS:  # free the encoded bytes; the header keeps everything else
@@ -104,7 +111,7 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False) -> Film:
     del raw
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         photometric = "MONOCHROME2"
-    _materialise(ds)  # read any other deferred element now: `header` must not depend on the file later
+    _drop_unreadable(ds, name, warnings)  # read any other deferred element now: `header` must not depend on the file later
 
     film = Film(
         path=path,
@@ -134,9 +141,21 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False) -> Film:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_dataset(path: Path, force: bool) -> Dataset:
+def _check_size(path: Path, ds: Dataset, max_pixels: int, max_bytes: int) -> None:
+    """The declared decoded size against the memory budget, then Rows x Columns (empty, too small, pixel limit)."""
+    check_decode_size(path, decode_size(ds), max_bytes)
+    check_dimensions(path, _int(ds, "Rows"), _int(ds, "Columns"), max_pixels)
+
+
+def _read_dataset(path: Path, force: bool, max_pixels: int = 1 << 62, max_bytes: int = DEFAULT_MAX_BYTES) -> Dataset:
+    def check_header(header: Dataset) -> None:  # a deflated header, before the rest is inflated
+        if "Rows" in header and "Columns" in header:
+            _check_size(path, header, max_pixels, max_bytes)
+
     try:
-        ds = pydicom.dcmread(str(path), force=force, defer_size=_DEFER_SIZE)
+        ds = read_dicom(path, force=force, defer_size=_DEFER_SIZE, max_bytes=max_bytes, check_header=check_header)
+    except FilmLoadError:
+        raise
     except InvalidDicomError as e:
         raise FilmLoadError(
             f"{path}: not a valid DICOM file ({e}). Check that it is a DICOM image; export it again "
@@ -144,6 +163,8 @@ def _read_dataset(path: Path, force: bool) -> Dataset:
         ) from e
     except PermissionError as e:
         raise FilmLoadError(f"{path}: permission denied, the file cannot be read. Ask for read access.") from e
+    except OSError as e:  # the file vanished, a symlink loop, an I/O error on the drive
+        raise FilmLoadError(f"{path}: cannot be read ({e.strerror or e}). Check the drive or copy the file again.") from e
     except MemoryError as e:
         raise FilmLoadError(f"{path}: not enough memory to read the file. Close other films and retry.") from e
     except Exception as e:  # truncated headers surface as EOFError, struct.error, ValueError...
@@ -159,11 +180,19 @@ def _read_dataset(path: Path, force: bool) -> Dataset:
     return ds
 
 
-def _transfer_syntax(ds: Dataset) -> UID:
+def _transfer_syntax(ds: Dataset, path: Path) -> UID:
     meta = getattr(ds, "file_meta", None)
-    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    try:
+        uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    except Exception:  # an undecodable element in the file meta
+        uid = None
+    if isinstance(uid, str) and uid.strip():
+        return UID(uid.strip())
     if uid:
-        return UID(uid)
+        raise FilmLoadError(
+            f"{path}: the transfer syntax "
+            f"in the file meta information is unreadable ({str(uid)[:60]!r}); the file is damaged. Export it again."
+        )
     # A data set without file meta information: the encoding it was read with says which one.
     implicit, little = ds.original_encoding
     uid = ImplicitVRLittleEndian if implicit else (ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian)
@@ -193,6 +222,36 @@ def _require_image(path: Path, ds: Dataset) -> None:
         )
     if "Rows" not in ds or "Columns" not in ds:
         raise FilmLoadError(f"{path}: the DICOM header has no image size (Rows/Columns); the file is damaged.")
+
+
+def _check_pixel_element(path: Path, ds: Dataset, tsyntax: UID, frames: int, max_bytes: int) -> None:
+    """The stored pixel data is read whole: its length, and a compressed first frame's own codestream
+    header (what the decoder plugin will allocate), must fit the budget too."""
+    tag = next((t for t in _PIXEL_TAGS[:3] if t in ds), None)
+    if tag is None:
+        return
+    length = getattr(ds.get_item(tag, keep_deferred=True), "length", None)  # raw: neither read nor converted
+    if isinstance(length, int) and length != 0xFFFFFFFF and length > max_bytes + MIB:
+        raise FilmTooLargeError(
+            f"{path}: the pixel data element holds {length / MIB:,.0f} MB, above the limit of "
+            f"{max_bytes / MIB:,.0f} MB per film. Keep only the frame you need before opening."
+        )
+    try:
+        encapsulated = tsyntax.is_encapsulated
+    except ValueError:  # not a transfer syntax pydicom knows: the decoder lookup says so
+        return
+    if not encapsulated or tag != 0x7FE00010:
+        return
+    try:
+        from pydicom.encaps import generate_frames
+
+        first = next(generate_frames(ds.PixelData, number_of_frames=frames))
+    except Exception as e:  # damaged encapsulation: the decoder says so in its own words
+        log.debug("%s: first frame not extracted for the codestream check (%s)", path.name, e)
+        return
+    declared = declared_size(bytes(first[:1 << 16]))
+    if declared is not None:
+        check_decode_size(path, declared, max_bytes)
 
 
 def _decode_first_frame(path: Path, ds: Dataset, tsyntax: UID) -> tuple[np.ndarray, str]:
@@ -253,16 +312,61 @@ def _modality_values(arr: np.ndarray, ds: Dataset, name: str, warnings: list[str
     if slope is not None and slope == 0.0:
         warnings.append(f"{name}: Rescale Slope is 0; ignored (stored values are used).")
         slope = None
-    if slope is not None and slope != 1.0:
-        out *= np.float32(slope)
-    if intercept is not None and intercept != 0.0:
-        out += np.float32(intercept)
+    if (slope is not None and slope != 1.0) or (intercept is not None and intercept != 0.0):
+        _check_rescale_range(arr, slope if slope is not None else 1.0, intercept or 0.0, name, warnings)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # _check_rescale_range said so
+        if slope is not None and slope != 1.0:
+            out *= np.float32(slope)
+        if intercept is not None and intercept != 0.0:
+            out += np.float32(intercept)
     return out
 
 
-def _materialise(ds: Dataset) -> None:
-    for _ in ds:  # iterating converts raw elements and reads deferred ones
-        pass
+_F32 = np.finfo(np.float32)
+
+
+def _check_rescale_range(arr: np.ndarray, slope: float, intercept: float, name: str, warnings: list[str]) -> None:
+    """The rescale computed in float64 on the stored extremes: say when float32 modality values
+    overflow, or lose the differences between stored values (the picture check then refuses them)."""
+    if not arr.size:
+        return
+    lo, hi = float(arr.min()), float(arr.max())
+    ends = (slope * lo + intercept, slope * hi + intercept)
+    if not all(np.isfinite(ends)) or max(abs(e) for e in ends) > float(_F32.max):
+        warnings.append(
+            f"{name}: Rescale Slope {slope:g} / Intercept {intercept:g} map the stored values beyond the "
+            "range of floating-point numbers; the modality values are infinite."
+        )
+    elif hi > lo and abs(slope) * (hi - lo) <= max(max(abs(e) for e in ends) * float(_F32.eps), float(_F32.tiny)):
+        warnings.append(
+            f"{name}: Rescale Slope {slope:g} / Intercept {intercept:g} leave no measurable difference between "
+            "the stored values; the picture is uniform."
+        )
+
+
+def _drop_unreadable(ds: Dataset, name: str, warnings: list[str], skip: tuple[int, ...] = (), depth: int = 0) -> None:
+    """Convert every element now (reading deferred ones); an element pydicom cannot decode (unknown
+    VR, bad length, broken sequence) is removed with a warning instead of failing later at random."""
+    bad: list[Any] = []
+    for tag in list(ds.keys()):
+        if tag in skip:
+            continue
+        try:
+            elem = ds[tag]
+            if elem.VR == "SQ" and depth < 16:
+                for item in elem.value:
+                    _drop_unreadable(item, name, warnings, depth=depth + 1)
+        except Exception as e:  # pydicom raises NotImplementedError, ValueError, KeyError, struct.error...
+            log.debug("%s: element %s unreadable: %s", name, tag, e)
+            bad.append(tag)
+    for tag in bad:
+        try:
+            del ds[tag]
+        except Exception:  # pragma: no cover - deleting a key that just failed to convert
+            pass
+    if bad:
+        shown = ", ".join(f"({int(t) >> 16:04X},{int(t) & 0xFFFF:04X})" for t in bad[:5])
+        warnings.append(f"{name}: {len(bad)} damaged DICOM element(s) ignored: {shown}{' ...' if len(bad) > 5 else ''}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +388,7 @@ def _windows(ds: Dataset, name: str, warnings: list[str]) -> tuple[Window, ...]:
             f"{name}: {len(centers)} window centres but {len(widths)} widths; only the first "
             f"{min(len(centers), len(widths))} pair(s) are used."
         )
-    names = [str(v).strip() for v in _as_list(ds.get("WindowCenterWidthExplanation", ""))]
+    names = [strip_controls(v).strip() for v in _as_list(ds.get("WindowCenterWidthExplanation", ""))]
     function = _str(ds, "VOILUTFunction").upper() or "LINEAR"
     if function not in _VOI_FUNCTIONS:
         warnings.append(f"{name}: unknown VOI LUT Function '{function}'; LINEAR is used.")
@@ -410,7 +514,7 @@ def _str(ds: Dataset, keyword: str) -> str:
         return ""
     if isinstance(value, (MultiValue, list, tuple)):
         value = "\\".join(str(v) for v in value)
-    return str(value).strip()
+    return strip_controls(value).strip()  # no escape sequence or newline from a file reaches a label
 
 
 def _int(ds: Dataset, keyword: str, default: int = 0) -> int:

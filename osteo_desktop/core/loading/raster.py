@@ -16,6 +16,9 @@ see them exactly as the reader does, without any contrast stretch.
 from __future__ import annotations
 
 import logging
+import warnings as _warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import FilmLoadError, FilmTooLargeError, OsteoError
 from ..film import Film, Window
+from .budget import DEFAULT_MAX_BYTES, DecodeSize, bytes_per_sample, check_decode_size
 from .common import (
     JPEG,
     PNG,
@@ -37,18 +41,22 @@ from .common import (
 log = logging.getLogger(__name__)
 
 
-def load_raster(path: Path, kind: str, *, max_pixels: int) -> Film:
-    """Load a PNG, JPEG or TIFF file (`kind` as sniffed from its content)."""
+def load_raster(path: Path, kind: str, *, max_pixels: int, max_bytes: int = DEFAULT_MAX_BYTES) -> Film:
+    """Load a PNG, JPEG or TIFF file (`kind` as sniffed from its content).
+
+    Each reader checks the header's size in pixels and against the memory budget in bytes
+    (`loading.budget`) before it decodes anything.
+    """
     path = Path(path)
     warnings: list[str] = []
     photometric = "MONOCHROME2"
     arr: np.ndarray | None = None
     if kind == TIFF:
-        arr, photometric = _read_tiff(path, max_pixels, warnings)
+        arr, photometric = _read_tiff(path, max_pixels, max_bytes, warnings)
     elif kind == PNG and _is_16bit_colour_png(path):
-        arr = _read_png16_colour(path, max_pixels)
+        arr = _read_png16_colour(path, max_pixels, max_bytes)
     if arr is None:
-        arr = _read_pillow(path, kind, max_pixels, warnings)
+        arr = _read_pillow(path, kind, max_pixels, max_bytes, warnings)
 
     pixels, window, bits = _to_grey_film_values(arr, path.name, warnings)
     film = Film(
@@ -76,10 +84,33 @@ def _decode_error(path: Path, kind: str, e: BaseException) -> FilmLoadError:
     )
 
 
-def _read_pillow(path: Path, kind: str, max_pixels: int, warnings: list[str]) -> np.ndarray:
+@contextmanager
+def warnings_off(category: type[Warning]) -> Iterator[None]:
+    """Pillow warns about big images before our own budget check, which decides (and says why)."""
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", category)
+        yield
+
+
+def _pillow_size(im: Image.Image) -> DecodeSize:
+    """Decoded size of a Pillow image in its mode (palette images count as RGBA, as they end up)."""
+    from PIL import ImageMode
+
+    width, height = im.size
+    mode = "RGBA" if im.mode in ("P", "PA") else im.mode
     try:
-        with open(path, "rb") as fh, Image.open(fh) as im:
+        m = ImageMode.getmode(mode)
+        samples, nbytes = len(m.bands), max(1, np.dtype(m.typestr).itemsize)
+    except (KeyError, TypeError, ValueError):
+        samples, nbytes = 4, 4  # an unusual mode: assume the widest
+    return DecodeSize(rows=height, cols=width, samples=samples, bytes_per_sample=nbytes)
+
+
+def _read_pillow(path: Path, kind: str, max_pixels: int, max_bytes: int, warnings: list[str]) -> np.ndarray:
+    try:
+        with open(path, "rb") as fh, warnings_off(Image.DecompressionBombWarning), Image.open(fh) as im:
             width, height = im.size
+            check_decode_size(path, _pillow_size(im), max_bytes)
             check_dimensions(path, height, width, max_pixels)
             if getattr(im, "n_frames", 1) > 1:
                 warnings.append(f"{path.name}: the file holds {im.n_frames} images; only the first one is used.")
@@ -95,7 +126,9 @@ def _read_pillow(path: Path, kind: str, max_pixels: int, warnings: list[str]) ->
         ) from e
     except MemoryError as e:
         raise FilmLoadError(f"{path}: not enough memory to decode the image. Close other films and retry.") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+    except Exception as e:  # Pillow's plugins raise OSError, SyntaxError, ValueError, TypeError, struct.error...
+        if not isinstance(e, (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)):
+            log.debug("Pillow raised %s on %s", type(e).__name__, path.name, exc_info=True)
         raise _decode_error(path, kind, e) from e
 
 
@@ -119,12 +152,14 @@ def _is_16bit_colour_png(path: Path) -> bool:
     return len(head) >= 26 and head[12:16] == b"IHDR" and head[24] == 16 and head[25] in (2, 6)
 
 
-def _read_png16_colour(path: Path, max_pixels: int) -> np.ndarray:
+def _read_png16_colour(path: Path, max_pixels: int, max_bytes: int) -> np.ndarray:
     import cv2  # only for this rare case
 
     with open(path, "rb") as fh:
-        head = fh.read(24)
+        head = fh.read(26)
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    samples = 4 if head[25] == 6 else 3  # colour type 6: RGBA, 2: RGB (checked by the caller)
+    check_decode_size(path, DecodeSize(rows=height, cols=width, samples=samples, bytes_per_sample=2), max_bytes)
     check_dimensions(path, height, width, max_pixels)
     data = np.fromfile(path, dtype=np.uint8)
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -135,13 +170,28 @@ def _read_png16_colour(path: Path, max_pixels: int) -> np.ndarray:
     return arr
 
 
-def _read_tiff(path: Path, max_pixels: int, warnings: list[str]) -> tuple[np.ndarray | None, str]:
+def _tiff_size(page) -> DecodeSize:
+    """Decoded size of a TIFF page: every sample of every pixel (and every plane of a volume)."""
+    rows, cols = int(page.imagelength), int(page.imagewidth)
+    samples = max(1, int(page.samplesperpixel or 1)) * max(1, int(getattr(page, "imagedepth", 1) or 1))
+    try:
+        nbytes = max(1, np.dtype(page.dtype).itemsize) if page.dtype is not None else 0
+    except TypeError:
+        nbytes = 0
+    if not nbytes:
+        bits = page.bitspersample
+        nbytes = bytes_per_sample(max(bits) if isinstance(bits, tuple) else int(bits or 8))
+    return DecodeSize(rows=rows, cols=cols, samples=samples, bytes_per_sample=nbytes)
+
+
+def _read_tiff(path: Path, max_pixels: int, max_bytes: int, warnings: list[str]) -> tuple[np.ndarray | None, str]:
     """First page through tifffile; (None, ...) when tifffile lacks the codec (Pillow then tries)."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tf:
             page = tf.pages.first
+            check_decode_size(path, _tiff_size(page), max_bytes)
             check_dimensions(path, int(page.imagelength), int(page.imagewidth), max_pixels)
             n_pages = len(tf.pages)
             photometric_tag = int(page.photometric) if page.photometric is not None else 1
