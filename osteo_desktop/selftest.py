@@ -353,12 +353,8 @@ def _run_steps(r: SelfTestResult, bundle, device: str, film_path, report_dir) ->
     t = time.perf_counter()
     try:
         from .core.reports import ScreenedFilm, write_patient_reports
-    except ImportError:
-        try:  # the package's __init__ re-exports these; the modules themselves are the fallback
-            from .core.reports.common import ScreenedFilm
-            from .core.reports.pdf import write_patient_reports
-        except ImportError as e:
-            raise StepFailed("report", f"the report writer cannot be imported ({e})") from e
+    except ImportError as e:  # reportlab or pydicom missing from a broken installation
+        raise StepFailed("report", f"the report writer cannot be imported ({e})") from e
     items = [ScreenedFilm(film, pred)]
     try:
         if report_dir is not None:

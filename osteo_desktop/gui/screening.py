@@ -144,11 +144,9 @@ class _Worker(QObject):
             import reportlab.pdfgen.canvas
             import reportlab.platypus  # noqa: F401
 
-            from ..core.reports import pdf
+            from ..core.reports.pdf import setup_fonts
 
-            setup = getattr(pdf, "_setup_fonts", None)
-            if callable(setup):
-                setup()
+            setup_fonts()
         except Exception as e:  # the export itself reports real problems
             log.debug("could not preload the report writer: %s", e)
 

@@ -7,6 +7,8 @@ Public API (used by the `osteo-screen` CLI and the viewer's export):
   salt=None, generated_at=None) -> list[Path]`: one PDF per patient (grouped by PatientID).
 * `write_report_for_patient(items, out_path, *, bundle, ...) -> Path`: one patient's PDF.
 * `build_report_pdf(items, *, bundle, ...) -> bytes`: the same PDF in memory (preview).
+* `build_content(items, *, bundle, ...) -> ReportContent`: what that report says, as plain data
+  (`report_content`; `pdf` is its layout, `anonymise` what an anonymised report leaves out).
 * `write_dicom_sr(film, prediction, bundle, out_path, force=False) -> Path`
 * `write_dicom_sc(film, prediction, out_path, force=False) -> Path`
 * `write_dicom_outputs(items, out_dir, *, bundle, sr=True, sc=False, force=False) -> list[Path]`
@@ -19,17 +21,12 @@ exists and `force` is False — its message names the file and says "use --force
 from __future__ import annotations
 
 from ..errors import ReportError
+from .anonymise import report_filename
 from .common import ReportExistsError, ScreenedFilm, installation_salt, pseudonym
 from .dicom_outputs import build_dicom_sc, build_dicom_sr, write_dicom_outputs, write_dicom_sc, write_dicom_sr
 from .patient import RULE_TEXT, AnatomyResult, FilmResult, PatientResult, combine_patient
-from .pdf import (
-    PAGE_SIZES,
-    build_report_pdf,
-    group_by_patient,
-    report_filename,
-    write_patient_reports,
-    write_report_for_patient,
-)
+from .pdf import PAGE_SIZES, build_report_pdf, write_patient_reports, write_report_for_patient
+from .report_content import ReportContent, build_content, group_by_patient
 
 __all__ = [
     "PAGE_SIZES",
@@ -37,10 +34,12 @@ __all__ = [
     "AnatomyResult",
     "FilmResult",
     "PatientResult",
+    "ReportContent",
     "ReportError",
     "ReportExistsError",
     "ScreenedFilm",
     "build_dicom_sc",
+    "build_content",
     "build_dicom_sr",
     "build_report_pdf",
     "combine_patient",

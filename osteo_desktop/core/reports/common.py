@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..anatomy import anatomy_of
 from ..atomic import atomic_write_bytes
 from ..errors import ReportError
 from ..film import Film
@@ -61,21 +62,10 @@ class ScreenedFilm:
 
 
 # -- anatomy ---------------------------------------------------------------------------------------
-_anatomy_import_warned = False
-
-
 def film_anatomy(item: ScreenedFilm) -> str | None:
     """The caller's anatomy if given, else `core.anatomy.anatomy_of(film)`; None when unknown."""
-    global _anatomy_import_warned
     if item.anatomy:
         return item.anatomy
-    try:
-        from ..anatomy import anatomy_of
-    except ImportError as e:  # pragma: no cover - only while core.anatomy is missing
-        if not _anatomy_import_warned:
-            log.warning("core.anatomy is not available (%s); films' anatomy is reported as unknown", e)
-            _anatomy_import_warned = True
-        return None
     try:
         return anatomy_of(item.film)
     except Exception as e:  # an anatomy guess must never stop a report
