@@ -2,6 +2,7 @@
 
     osteo-screen PATH... [--out DIR] [--json] [--device auto|cpu|cuda|mps] [--bundle DIR]
                  [--pdf [--anonymize] [--page-size A4|Letter]] [--dicom-sr] [--dicom-sc] [--force]
+                 [--store DIR]
 
 Exit status: 0 every film screened, 1 at least one film failed (the others are still processed),
 2 bad usage or nothing to screen, 3 no usable model bundle.
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dicom-sr", action="store_true", help="with --out: a DICOM Structured Report per film")
     ap.add_argument("--dicom-sc", action="store_true", help="with --out: a DICOM Secondary Capture with the heatmap per film")
     ap.add_argument("--force", action="store_true", help="overwrite existing reports")
+    ap.add_argument("--store", type=Path, metavar="DIR",
+                    help="record each result (and a copy of each DICOM film) and each report in the local study store DIR")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks for internal errors)")
     ap.add_argument("--version", action="version", version=f"osteo-screen {__version__}")
@@ -187,6 +190,12 @@ def screen_paths(args: argparse.Namespace) -> int:
         return EXIT_BUNDLE
     log.info("model %s %s on %s", screener.model_info.name, screener.model_info.version, screener.device)
 
+    recorder = None
+    if args.store is not None:  # a StoreError (locked, damaged) stops here, before any screening
+        from .store_results import ResultRecorder
+
+        recorder = ResultRecorder(args.store)
+
     out_dir: Path | None = args.out
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -221,6 +230,8 @@ def screen_paths(args: argparse.Namespace) -> int:
             except Exception as e:
                 record_error(outcome, e)
         outcome.timings_ms.setdefault("total", (time.perf_counter() - t0) * 1000)
+        if recorder is not None:
+            recorder.record(outcome)
         for w in outcome.warnings:
             log.warning("%s", w)
         if args.json:
@@ -267,13 +278,17 @@ def screen_paths(args: argparse.Namespace) -> int:
     if bar:
         bar.close()
 
+    reports_ok = True
     if out_dir is not None and (args.pdf or args.dicom_sr or args.dicom_sc):
-        if not _write_reports(args, outcomes, screener, out_dir):
-            return EXIT_FAILED
+        reports_ok = _write_reports(args, outcomes, screener, out_dir, recorder)
+    if recorder is not None:
+        recorder.close()
+    if not reports_ok:
+        return EXIT_FAILED
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
-def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path) -> bool:
+def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path, recorder=None) -> bool:
     """PDF reports per patient and DICOM SR / SC per film, with the same code the viewer uses."""
     from ..core import reports
 
@@ -285,6 +300,8 @@ def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screen
                 items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size
             ):
                 log.info("report written: %s", p)
+                if recorder is not None:
+                    recorder.exported("pdf", p, screener.model_info)
         except OsteoError as e:
             log.error("%s", e)
             ok = False
@@ -294,6 +311,8 @@ def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screen
                 items, out_dir, bundle=screener.bundle, sr=args.dicom_sr, sc=args.dicom_sc, force=args.force
             ):
                 log.info("DICOM written: %s", p)
+                if recorder is not None:
+                    recorder.exported("dicom", p, screener.model_info)
         except OsteoError as e:
             log.error("%s", e)
             ok = False

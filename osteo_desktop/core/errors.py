@@ -41,3 +41,43 @@ class DeviceError(InferenceError):
 
 class ReportError(OsteoError):
     """A report or DICOM output could not be written."""
+
+
+class StoreError(OsteoError):
+    """The local study store (its folder or its SQLite index) cannot be used."""
+
+
+class StoreCorruptError(StoreError):
+    """The store's database file is damaged or is not an osteo-desktop database."""
+
+
+class StoreLockedError(StoreError):
+    """Another program holds the store's database locked for longer than the wait allows."""
+
+
+class StoreSchemaError(StoreError):
+    """The database was written by a newer osteo-desktop (a schema this version does not know)."""
+
+
+class PacsError(OsteoError):
+    """A DICOM network operation (echo, find, get, move, store) failed."""
+
+
+class PacsUnreachableError(PacsError):
+    """No TCP connection could be made to the remote node (host down, wrong port, firewall)."""
+
+
+class AssociationRefusedError(PacsError):
+    """The remote node refused the association (AE titles not configured there, or services not offered)."""
+
+
+class PacsTimeoutError(PacsError):
+    """The remote node stopped answering within the configured timeout."""
+
+
+class SubOperationsFailedError(PacsError):
+    """A retrieve finished but some of its C-STORE sub-operations failed (`result`: what did arrive)."""
+
+    def __init__(self, message: str, result: object = None):
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,221 @@
+"""Screening films as they arrive at `osteo-node --screen`, in one background thread.
+
+Each new instance that is a film (pixel data, not one of our own SR / Secondary Capture outputs) is
+screened with the core `Screener`; the result is recorded in the store as the same JSON row
+`osteo-screen --json` prints (plus indexed columns and an audit entry). A film whose modality is not
+plain radiography is recorded as `not_screened`, with the reason. With a destination, the film's
+DICOM SR and Secondary Capture (the same objects `osteo-screen --dicom-sr --dicom-sc` writes) are
+added to the store and sent there by C-STORE; every send is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.anatomy import ACCEPTED_MODALITIES
+from ..core.errors import OsteoError, PacsError, StoreError
+
+if TYPE_CHECKING:
+    from ..core.net import RemoteNode
+    from ..core.store import InstanceHeader, LocalStore
+
+log = logging.getLogger("osteo_desktop.node")
+
+SKIP, NOT_ELIGIBLE, SCREEN = "skip", "not_screened", "screen"
+
+
+def screening_plan(header: "InstanceHeader") -> tuple[str, str]:
+    """(SKIP | NOT_ELIGIBLE | SCREEN, why). SKIP: not a film at all (no result is recorded)."""
+    from ..core.reports.dicom_outputs import MANUFACTURER
+
+    if not header.has_pixels:
+        return SKIP, "no pixel data (not an image)"
+    if header.manufacturer == MANUFACTURER:
+        return SKIP, "an osteo-desktop output (SR or secondary capture)"
+    modality = header.modality.strip().upper()
+    if modality and modality not in ACCEPTED_MODALITIES:
+        return NOT_ELIGIBLE, (f"modality {modality} is not plain radiography; the model is validated for knee and "
+                              "spine radiographs only")
+    return SCREEN, ""
+
+
+@dataclass
+class _Job:
+    path: Path
+    header: "InstanceHeader"
+
+
+class AutoScreener:
+    def __init__(self, store: "LocalStore", screener: Any, *, send_to: "RemoteNode | None" = None,
+                 our_aet: str = "OSTEO", timeout: float = 30.0, source: str = "osteo-node", send_attempts: int = 3):
+        self.store = store
+        self.screener = screener
+        self.send_to = send_to
+        self.our_aet = our_aet
+        self.timeout = timeout
+        self.source = source
+        self.send_attempts = send_attempts
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.screened = 0
+        self.failed = 0
+        self.sent = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="osteo-autoscreen", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Finish the film in progress, then stop (films still queued are caught up at the next start)."""
+        if self._thread is not None:
+            while True:  # drop what is queued: it has no result yet, so the next start screens it
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, path: Path, header: "InstanceHeader") -> None:
+        self.idle.clear()
+        self._queue.put(_Job(Path(path), header))
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def catch_up(self) -> int:
+        """Queue the store's films that have no screening result yet (received while not screening,
+        or queued when the node stopped). Returns how many."""
+        from ..core.store import read_header
+
+        done = {r[0] for r in self.store.execute("SELECT DISTINCT sop_uid FROM results WHERE sop_uid != ''")}
+        n = 0
+        for inst in self.store.instances():
+            if inst.sop_uid in done or inst.source == self.source:
+                continue
+            try:
+                header = read_header(inst.path)
+            except (ValueError, OSError):
+                continue
+            if screening_plan(header)[0] != SKIP:
+                self.submit(inst.path, header)
+                n += 1
+        return n
+
+    # -- the worker --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            if self._queue.empty():
+                self.idle.set()
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                self._screen(job)
+            except StoreError as e:  # the store is unusable: say so, keep the node receiving
+                log.error("%s", e)
+            except Exception:  # noqa: BLE001 - one film never stops the worker
+                log.exception("screening %s failed unexpectedly", job.header.sop_uid)
+
+    def _record(self, row: dict[str, Any], h: "InstanceHeader") -> None:
+        self.store.record_result(row, sop_uid=h.sop_uid, series_uid=h.series_uid, study_uid=h.study_uid,
+                                 patient_id=h.patient_id, source=self.source)
+
+    def _screen(self, job: _Job) -> None:
+        from ..core.loading import load_film
+        from .screen import FilmOutcome
+
+        h = job.header
+        plan, why = screening_plan(h)
+        if plan == SKIP:
+            log.debug("%s: not screened: %s", h.sop_uid, why)
+            return
+        outcome = FilmOutcome(job.path)
+        t0 = time.perf_counter()
+        if plan == NOT_ELIGIBLE:
+            row = outcome.to_dict()
+            row.update(status="ok", error="", decision="not_screened", not_screened_reason=why)
+            self._record(row, h)
+            log.info("%s: not screened (%s)", h.sop_uid, why)
+            return
+        try:
+            outcome.film = load_film(job.path)
+            outcome.warnings += outcome.film.warnings
+            pred = self.screener.screen(outcome.film, gradcam=self.send_to is not None)
+            outcome.prediction = pred
+            outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
+            outcome.timings_ms.update({f"screen_{k}": v for k, v in pred.timings_ms.items()})
+        except OsteoError as e:
+            outcome.error = str(e)
+        except MemoryError:
+            outcome.error = f"{job.path}: not enough memory to screen this film."
+        except Exception as e:  # noqa: BLE001 - recorded as a failed screening
+            outcome.error = f"{job.path}: unexpected error ({type(e).__name__}: {e})."
+            log.exception("screening %s", h.sop_uid)
+        outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        row = outcome.to_dict()
+        self._record(row, h)
+        if not outcome.ok:
+            self.failed += 1
+            log.error("%s: screening failed: %s", h.sop_uid, outcome.error)
+            return
+        self.screened += 1
+        log.info("%s: %s (score %.2f)", h.sop_uid, row.get("decision"), row.get("low_bmd_score") or 0.0)
+        if self.send_to is not None and row.get("decision") in ("low_bmd_suspected", "low_bmd_not_suspected"):
+            self._send_outputs(outcome.film, outcome.prediction, h)
+
+    def _send_outputs(self, film: Any, pred: Any, h: "InstanceHeader") -> None:
+        from ..core import reports
+
+        assert self.send_to is not None
+        target = str(self.send_to)
+        paths: list[Path] = []
+        for kind, build in (("sr", lambda: reports.build_dicom_sr(film, pred, self.screener.bundle)),
+                            ("sc", lambda: reports.build_dicom_sc(film, pred))):
+            try:
+                stored = self.store.add_dataset(build(), source=self.source)
+            except (OsteoError, ValueError, TypeError, AttributeError) as e:
+                self.store.audit(f"export-{kind}", study_uid=h.study_uid, sop_uid=h.sop_uid, model=pred.model,
+                                 outcome="failed", details={"error": str(e)})
+                log.error("%s: could not make the DICOM %s: %s", h.sop_uid, kind.upper(), e)
+                continue
+            self.store.audit(f"export-{kind}", study_uid=h.study_uid, sop_uid=stored.header.sop_uid,
+                             target=str(stored.path), model=pred.model, details={"source_sop_uid": h.sop_uid})
+            paths.append(stored.path)
+        if not paths:
+            return
+        from ..core.net import PacsClient
+
+        client = PacsClient(self.send_to, our_aet=self.our_aet, timeout=self.timeout)
+        error = ""
+        for attempt in range(1, self.send_attempts + 1):
+            try:
+                result = client.send(paths)
+            except PacsError as e:
+                error = str(e)
+            else:
+                if not result.failed:
+                    error = ""
+                    break
+                error = "; ".join(f"{Path(w).name}: {why}" for w, why in result.failed)
+            if attempt < self.send_attempts:
+                time.sleep(2.0 * attempt)
+        self.store.audit("send", study_uid=h.study_uid, sop_uid=h.sop_uid, target=target, model=pred.model,
+                         outcome="failed" if error else "ok",
+                         details={"files": [str(p) for p in paths], "error": error})
+        if error:
+            log.error("%s: SR/SC not sent to %s: %s", h.sop_uid, target, error)
+        else:
+            self.sent += len(paths)
+            log.info("%s: SR and SC sent to %s", h.sop_uid, target)
