@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.anatomy import ACCEPTED_MODALITIES
 from ..core.errors import OsteoError, PacsError, StoreError
+from ..core.scoring import Decision
 
 if TYPE_CHECKING:
     from ..core.net import RemoteNode
@@ -30,7 +31,7 @@ log = logging.getLogger("osteo_desktop.node")
 SKIP, NOT_ELIGIBLE, SCREEN = "skip", "not_screened", "screen"
 
 
-def screening_plan(header: "InstanceHeader") -> tuple[str, str]:
+def screening_plan(header: InstanceHeader) -> tuple[str, str]:
     """(SKIP | NOT_ELIGIBLE | SCREEN, why). SKIP: not a film at all (no result is recorded)."""
     from ..core.reports.dicom_outputs import MANUFACTURER
 
@@ -48,11 +49,11 @@ def screening_plan(header: "InstanceHeader") -> tuple[str, str]:
 @dataclass
 class _Job:
     path: Path
-    header: "InstanceHeader"
+    header: InstanceHeader
 
 
 class AutoScreener:
-    def __init__(self, store: "LocalStore", screener: Any, *, send_to: "RemoteNode | None" = None,
+    def __init__(self, store: LocalStore, screener: Any, *, send_to: RemoteNode | None = None,
                  our_aet: str = "OSTEO", timeout: float = 30.0, source: str = "osteo-node", send_attempts: int = 3):
         self.store = store
         self.screener = screener
@@ -87,7 +88,7 @@ class AutoScreener:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, path: Path, header: "InstanceHeader") -> None:
+    def submit(self, path: Path, header: InstanceHeader) -> None:
         self.idle.clear()
         self._queue.put(_Job(Path(path), header))
 
@@ -125,10 +126,10 @@ class AutoScreener:
                 self._screen(job)
             except StoreError as e:  # the store is unusable: say so, keep the node receiving
                 log.error("%s", e)
-            except Exception:  # noqa: BLE001 - one film never stops the worker
+            except Exception:
                 log.exception("screening %s failed unexpectedly", job.header.sop_uid)
 
-    def _record(self, row: dict[str, Any], h: "InstanceHeader") -> None:
+    def _record(self, row: dict[str, Any], h: InstanceHeader) -> None:
         self.store.record_result(row, sop_uid=h.sop_uid, series_uid=h.series_uid, study_uid=h.study_uid,
                                  patient_id=h.patient_id, source=self.source)
 
@@ -145,7 +146,7 @@ class AutoScreener:
         t0 = time.perf_counter()
         if plan == NOT_ELIGIBLE:
             row = outcome.to_dict()
-            row.update(status="ok", error="", decision="not_screened", not_screened_reason=why)
+            row.update(status="ok", error="", decision=Decision.NOT_SCREENED.value, not_screened_reason=why)
             self._record(row, h)
             log.info("%s: not screened (%s)", h.sop_uid, why)
             return
@@ -160,7 +161,7 @@ class AutoScreener:
             outcome.error = str(e)
         except MemoryError:
             outcome.error = f"{job.path}: not enough memory to screen this film."
-        except Exception as e:  # noqa: BLE001 - recorded as a failed screening
+        except Exception as e:
             outcome.error = f"{job.path}: unexpected error ({type(e).__name__}: {e})."
             log.exception("screening %s", h.sop_uid)
         outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000
@@ -172,10 +173,10 @@ class AutoScreener:
             return
         self.screened += 1
         log.info("%s: %s (score %.2f)", h.sop_uid, row.get("decision"), row.get("low_bmd_score") or 0.0)
-        if self.send_to is not None and row.get("decision") in ("low_bmd_suspected", "low_bmd_not_suspected"):
+        if self.send_to is not None and row.get("decision") in (Decision.POSITIVE, Decision.NEGATIVE):
             self._send_outputs(outcome.film, outcome.prediction, h)
 
-    def _send_outputs(self, film: Any, pred: Any, h: "InstanceHeader") -> None:
+    def _send_outputs(self, film: Any, pred: Any, h: InstanceHeader) -> None:
         from ..core import reports
 
         assert self.send_to is not None

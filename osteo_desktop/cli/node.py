@@ -137,14 +137,14 @@ def run(args: argparse.Namespace) -> int:
         if autoscreen is not None:
             screen = autoscreen
 
-            def on_stored(stored, calling):  # noqa: ANN001 - runs in the association's thread
+            def on_stored(stored, calling):
                 screen.submit(stored.path, stored.header)
 
         node = StorageNode(store, aet=aet, bind=args.bind, port=args.port, allowed_aets=args.allow,
                            accept_any=args.accept_any, on_stored=on_stored, timeout=args.timeout)
         stop = threading.Event()
 
-        def on_signal(signum, frame):  # noqa: ANN001
+        def on_signal(signum, frame):
             stop.set()
 
         signal.signal(signal.SIGINT, on_signal)
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     except OsteoError as e:
         log.error("%s", e)
         return EXIT_FAILED
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log.error("internal error: %s: %s (run with -v for details)", type(e).__name__, e, exc_info=args.verbose)
         return EXIT_FAILED
 

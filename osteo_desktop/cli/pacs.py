@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     except OsteoError as e:
         log.error("%s", e)
         return EXIT_FAILED
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log.error("internal error: %s: %s (run with -v for details)", type(e).__name__, e, exc_info=args.verbose)
         return EXIT_FAILED
 

@@ -220,7 +220,7 @@ class NodeProcess:
         self.log = tmp_path / f"node-{port}-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120.0) -> "NodeProcess":
+    def start(self, timeout: float = 120.0) -> NodeProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "osteo_desktop.cli.node", *self.args],
                                      stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), env=self.env, cwd=REPO)
         wait_for_port(self.port, self.proc, timeout, self.log)
@@ -238,7 +238,7 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-                raise AssertionError("osteo-node did not stop on SIGTERM:\n" + self.output()[-3000:])
+                raise AssertionError("osteo-node did not stop on SIGTERM:\n" + self.output()[-3000:]) from None
         return self.proc.returncode
 
     def kill(self) -> None:

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+
 from osteo_desktop.core.errors import StoreError
 from osteo_desktop.core.store import (
     CONFLICT,
@@ -109,10 +110,9 @@ def test_data_without_uids_is_refused_and_nothing_is_written(store):
 
 def test_received_data_set_becomes_a_part10_file_with_the_negotiated_syntax(store):
     import pydicom
-    from pydicom.uid import ImplicitVRLittleEndian
-
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
+    from pydicom.uid import ImplicitVRLittleEndian
 
     ds = make_film()
     fp = DicomBytesIO()

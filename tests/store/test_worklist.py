@@ -63,7 +63,7 @@ def keys(store, rows):
 def test_all_studies_newest_first_with_their_badges(store):
     rows = worklist(store)
     assert keys(store, rows) == ["roe_ct", "doe_knee", "doe_spine", "smith"]
-    badges = {k: r.badge for k, r in zip(keys(store, rows), rows)}
+    badges = {k: r.badge for k, r in zip(keys(store, rows), rows, strict=True)}
     assert badges == {"doe_knee": SUSPECTED, "doe_spine": SCREENED, "roe_ct": NOT_SCREENED, "smith": UNSCREENED}
     knee = rows[1]
     assert knee.counts == {SUSPECTED: 1, SCREENED: 1}

@@ -42,7 +42,7 @@ class RemoteNode:
             raise AddressError(f"port {self.port} of {self.aet} is not between 1 and 65535.")
 
     @classmethod
-    def parse(cls, text: str) -> "RemoteNode":
+    def parse(cls, text: str) -> RemoteNode:
         """`AET@HOST:PORT` (IPv6 hosts in brackets: `AET@[::1]:104`)."""
         s = (text or "").strip()
         m = re.fullmatch(r"(?P<aet>[^@]+)@(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:@\[\]]+)):(?P<port>\d{1,5})", s)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from pydicom.uid import (
+    JPEG2000,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
-    JPEGLosslessSV1,
     JPEGLossless,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
     RLELossless,

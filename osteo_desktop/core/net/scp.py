@@ -35,7 +35,7 @@ OnStored = Callable[["StoredInstance", str], None]
 
 
 class StorageNode:
-    def __init__(self, store: "LocalStore", *, aet: str = "OSTEO", bind: str = LOOPBACK, port: int = DEFAULT_PORT,
+    def __init__(self, store: LocalStore, *, aet: str = "OSTEO", bind: str = LOOPBACK, port: int = DEFAULT_PORT,
                  allowed_aets: Sequence[str] = (), accept_any: bool = False, on_stored: OnStored | None = None,
                  max_associations: int = 10, timeout: float = 60.0):
         self.store = store
@@ -101,7 +101,7 @@ class StorageNode:
             self._ae.shutdown()
             self._ae = None
 
-    def __enter__(self) -> "StorageNode":
+    def __enter__(self) -> StorageNode:
         self.start()
         return self
 
@@ -145,7 +145,7 @@ class StorageNode:
         except StoreError as e:
             log.error("C-STORE from %s: %s", calling, e)
             return 0xA700  # out of resources: the sender keeps the instance and may retry
-        except Exception:  # noqa: BLE001 - never acknowledge what was not stored
+        except Exception:
             log.exception("C-STORE from %s: unexpected error; not stored", calling)
             return 0xC211
         with self._lock:
@@ -157,6 +157,6 @@ class StorageNode:
         if stored.is_new and self.on_stored is not None:
             try:
                 self.on_stored(stored, calling)
-            except Exception:  # noqa: BLE001 - the instance is stored: still a success
+            except Exception:
                 log.exception("after storing %s", stored.header.sop_uid)
         return 0x0000

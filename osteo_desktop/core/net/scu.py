@@ -95,7 +95,7 @@ class FindQuery:
     accession: str = ""
     study_uid: str = ""
 
-    def identifier(self, level: str | None = None, study_uid: str | None = None) -> "Dataset":
+    def identifier(self, level: str | None = None, study_uid: str | None = None) -> Dataset:
         from pydicom import Dataset
 
         lvl = (level or self.level).upper()
@@ -168,14 +168,14 @@ class FindMatch:
     body_part: str = ""
 
     @classmethod
-    def from_study(cls, ds: Any) -> "FindMatch":
+    def from_study(cls, ds: Any) -> FindMatch:
         mods = tuple(m for m in _str(ds, "ModalitiesInStudy").split("\\") if m)
         return cls(STUDY, _str(ds, "StudyInstanceUID"), _str(ds, "PatientID"), _str(ds, "PatientName"),
                    _str(ds, "PatientBirthDate"), _str(ds, "PatientSex"), _str(ds, "StudyDate"), _str(ds, "StudyTime"),
                    _str(ds, "AccessionNumber"), _str(ds, "StudyDescription"), mods,
                    _int(ds, "NumberOfStudyRelatedSeries"), _int(ds, "NumberOfStudyRelatedInstances"))
 
-    def with_series(self, ds: Any) -> "FindMatch":
+    def with_series(self, ds: Any) -> FindMatch:
         from dataclasses import replace
 
         return replace(self, level=SERIES, series_uid=_str(ds, "SeriesInstanceUID"),
@@ -221,7 +221,7 @@ class RetrieveResult:
     remaining: int | None = None
     status: int | None = None
     failed_sop_uids: list[str] = field(default_factory=list)
-    stored: list["StoredInstance"] = field(default_factory=list)
+    stored: list[StoredInstance] = field(default_factory=list)
     store_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error_comment: str = ""
@@ -265,7 +265,7 @@ def _tcp_problem(host: str, port: int, timeout: float) -> str | None:
         return f"host name {host!r} not found ({e.strerror or e})"
     except ConnectionRefusedError:
         return f"connection refused: nothing listens on {host} port {port}"
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return f"no answer from {host} port {port} within {min(timeout, 10.0):.0f} s (host down or a firewall)"
     except OSError as e:
         return f"{e.strerror or e}"
@@ -319,7 +319,7 @@ class PacsClient:
             diag = getattr(prim, "diagnostic", None)
             try:
                 reason = prim.reason_str
-            except Exception:  # noqa: BLE001 - an unusual reject code
+            except Exception:
                 reason = "no reason given"
             hint = ""
             if diag == 3:
@@ -388,7 +388,7 @@ class PacsClient:
                         return out
         return out
 
-    def _c_find(self, assoc: Any, identifier: "Dataset") -> Iterator["Dataset"]:
+    def _c_find(self, assoc: Any, identifier: Dataset) -> Iterator[Dataset]:
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
 
         for status, ident in assoc.send_c_find(identifier, FIND):
@@ -406,7 +406,7 @@ class PacsClient:
 
     # -- C-GET and C-MOVE --------------------------------------------------------------------
     @staticmethod
-    def _retrieve_identifier(study_uid: str, series_uid: str | None, sop_uids: Sequence[str] | None) -> "Dataset":
+    def _retrieve_identifier(study_uid: str, series_uid: str | None, sop_uids: Sequence[str] | None) -> Dataset:
         from pydicom import Dataset
 
         if not study_uid:
@@ -439,8 +439,7 @@ class PacsClient:
             result.remaining = _int(status, "NumberOfRemainingSuboperations")
             result.error_comment = _str(status, "ErrorComment") or result.error_comment
             if ident is not None and "FailedSOPInstanceUIDList" in ident:
-                v = ident.FailedSOPInstanceUIDList
-                result.failed_sop_uids = [str(x) for x in (v if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else [v]) if x]
+                result.failed_sop_uids = [x for x in _str(ident, "FailedSOPInstanceUIDList").split("\\") if x]
             if progress is not None:
                 done = result.completed + result.failed + result.warning
                 total = None if result.remaining is None else done + result.remaining
@@ -479,7 +478,7 @@ class PacsClient:
             raise PacsError(f"{what} from {self.remote}: {status_text(code)}{comment}.{hint}")
         return result
 
-    def get(self, store: "LocalStore", *, study_uid: str, series_uid: str | None = None,
+    def get(self, store: LocalStore, *, study_uid: str, series_uid: str | None = None,
             sop_uids: Sequence[str] | None = None, progress: RetrieveProgress | None = None,
             should_cancel: Callable[[], bool] | None = None) -> RetrieveResult:
         """C-GET a study (or series) into `store`: the PACS sends the instances back over this association."""
@@ -539,7 +538,7 @@ class PacsClient:
         return self._finish_retrieve(result, "C-MOVE", dest)
 
     # -- C-STORE -----------------------------------------------------------------------------
-    def send(self, items: Sequence["str | Path | Dataset"], *, progress: RetrieveProgress | None = None) -> SendResult:
+    def send(self, items: Sequence[str | Path | Dataset], *, progress: RetrieveProgress | None = None) -> SendResult:
         """C-STORE files or data sets (with file meta). Raises PacsError only when nothing could be
         attempted (no association); per-instance failures are in the result."""
         import pydicom
@@ -551,7 +550,7 @@ class PacsClient:
             if isinstance(it, (str, Path)):
                 try:
                     datasets.append((str(it), pydicom.dcmread(str(it))))
-                except Exception as e:  # noqa: BLE001 - report, go on with the others
+                except Exception as e:
                     result.failed.append((str(it), f"not a readable DICOM file ({e})"))
             else:
                 datasets.append((str(it.get("SOPInstanceUID", "data set")), it))

@@ -30,7 +30,7 @@ class NetworkSettings:
     def remote(self) -> RemoteNode | None:
         return RemoteNode.parse(self.pacs) if self.pacs.strip() else None
 
-    def validate(self) -> "NetworkSettings":
+    def validate(self) -> NetworkSettings:
         """Raises PacsError (AddressError) naming the bad field."""
         if self.pacs.strip():
             RemoteNode.parse(self.pacs)
@@ -50,7 +50,7 @@ class NetworkSettings:
         return user_config_dir() / FILENAME
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None) -> "NetworkSettings":
+    def load(cls, path: str | os.PathLike[str] | None = None) -> NetworkSettings:
         """The saved settings (defaults when the file does not exist)."""
         p = Path(path) if path else cls.default_path()
         if not p.is_file():

@@ -76,7 +76,7 @@ def content_digest(file_bytes: bytes) -> str:
 
     try:
         ds = pydicom.dcmread(io.BytesIO(file_bytes), force=True)
-    except Exception:  # noqa: BLE001 - not parseable: its raw bytes are all there is to compare
+    except Exception:
         return hashlib.sha256(memoryview(file_bytes)[dataset_offset(file_bytes):]).hexdigest()
     return _digest(ds, file_bytes)
 
@@ -111,7 +111,7 @@ def _digest(ds: Any, file_bytes: bytes) -> str:
             fp.is_little_endian, fp.is_implicit_VR = True, False
             write_dataset(fp, ds)
             return hashlib.sha256(fp.getvalue()).hexdigest()
-        except Exception:  # noqa: BLE001 - an odd data set pydicom cannot re-encode: compare raw bytes
+        except Exception:
             pass
     return hashlib.sha256(memoryview(file_bytes)[dataset_offset(file_bytes):]).hexdigest()
 
@@ -213,7 +213,7 @@ def _header(ds: Any) -> InstanceHeader:
     sop_class = _s(ds, "SOPClassUID") or (_s(meta, "MediaStorageSOPClassUID") if meta is not None else "")
     try:
         study, series = _s(ds, "StudyInstanceUID"), _s(ds, "SeriesInstanceUID")
-    except Exception as e:  # noqa: BLE001 - a damaged element
+    except Exception as e:
         raise ValueError(f"not a readable DICOM instance ({e})") from e
     missing = [n for n, v in (("SOP Instance UID", sop_uid), ("Study Instance UID", study),
                               ("Series Instance UID", series)) if not v]

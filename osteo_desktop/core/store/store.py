@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +52,13 @@ STALE_TEMP_S = 3600.0
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def os_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name (some containers, services)
+    except Exception:
         env = os.environ.get("USER") or os.environ.get("USERNAME")
         if env:
             return env
@@ -184,7 +184,7 @@ class LocalStore:
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
 
-    def __enter__(self) -> "LocalStore":
+    def __enter__(self) -> LocalStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -415,7 +415,7 @@ class LocalStore:
         with self._lock, self._translated():
             rows = self._db().execute("SELECT sop_uid, kept_path, new_path, detected_at, source FROM conflicts "
                                       "ORDER BY id").fetchall()
-        return [dict(zip(("sop_uid", "kept_path", "new_path", "detected_at", "source"), r)) for r in rows]
+        return [dict(zip(("sop_uid", "kept_path", "new_path", "detected_at", "source"), r, strict=True)) for r in rows]
 
     # -- screening results and the audit trail -----------------------------------------------
     def record_result(self, row: dict[str, Any], *, sop_uid: str = "", series_uid: str = "", study_uid: str = "",

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..scoring import Decision
+
 if TYPE_CHECKING:
     from .store import LocalStore
 
@@ -29,11 +31,11 @@ def film_badge(status: str | None, decision: str | None) -> str:
     """The badge of one result row (status/decision as in `osteo-screen --json`)."""
     if status != "ok":
         return FAILED
-    if decision == "low_bmd_suspected":
+    if decision == Decision.POSITIVE:
         return SUSPECTED
-    if decision == "low_bmd_not_suspected":
+    if decision == Decision.NEGATIVE:
         return SCREENED
-    if decision == "not_screened":
+    if decision == Decision.NOT_SCREENED:
         return NOT_SCREENED
     return FAILED if decision is None else NOT_SCREENED
 
@@ -83,7 +85,7 @@ def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def worklist(store: "LocalStore", query: WorklistQuery | None = None, *, limit: int | None = None) -> list[StudySummary]:
+def worklist(store: LocalStore, query: WorklistQuery | None = None, *, limit: int | None = None) -> list[StudySummary]:
     """The studies of the store matching `query`, newest study date first."""
     q = query or WorklistQuery()
     clauses: list[str] = []
@@ -126,7 +128,7 @@ def worklist(store: "LocalStore", query: WorklistQuery | None = None, *, limit: 
     return out
 
 
-def _badge_counts(store: "LocalStore", study_uids: list[str]) -> dict[str, dict[str, int]]:
+def _badge_counts(store: LocalStore, study_uids: list[str]) -> dict[str, dict[str, int]]:
     """Per study: how many films carry each badge (latest result per film)."""
     if not study_uids:
         return {}
