@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -98,6 +98,23 @@ class Prediction:
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "intended_use": INTENDED_USE,
         }
+
+
+class ScreenerLike(Protocol):
+    """What the viewer's worker and the report export need of a screener (`Screener`, or a test's
+    stand-in): its model's identity and `screen`. `warm_up` and `bundle` are used where present."""
+
+    @property
+    def model_info(self) -> ModelInfo: ...
+
+    def screen(
+        self,
+        film: Film,
+        *,
+        gradcam: bool = True,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> Prediction: ...
 
 
 def _find_cam_layer(model: torch.nn.Module, configured: str) -> torch.nn.Module:

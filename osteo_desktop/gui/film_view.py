@@ -16,65 +16,37 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
-    QFontMetrics,
     QImage,
-    QLinearGradient,
     QMouseEvent,
     QPainter,
-    QPainterPath,
-    QPen,
     QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..core.display import full_range_window
-from ..core.film import Film, SpacingSource, Window
-from ..core.overlay import ATTENTION_LABEL, colorbar
+from ..core.film import Film, Window
 from .imaging import LoadedFilm, attention_rgba, downscale, gray_qimage, qimage_to_rgb, rgb_qimage
+from .view_overlays import (
+    Measurement,
+    corner_lines,
+    fmt_value,
+    measurement_text,
+    overlay_font,
+    paint_colorbar,
+    paint_corner,
+    paint_measurements,
+)
 
 log = logging.getLogger(__name__)
 
 ZOOM_MIN, ZOOM_MAX = 0.02, 32.0
 WHEEL_STEP = 1.15
-NO_SIGNAL_TEXT = "no attention signal"
-
-
-@dataclass(frozen=True)
-class Measurement:
-    r0: float
-    c0: float
-    r1: float
-    c1: float
-
-    def length_px(self) -> float:
-        return math.hypot(self.r1 - self.r0, self.c1 - self.c0)
-
-
-def measurement_text(m: Measurement, film: Film) -> str:
-    """Length with its calibration source: what a reader needs to trust (or distrust) the number."""
-    sp = film.spacing
-    if sp.calibrated and sp.row_mm and sp.col_mm:
-        mm = math.hypot((m.r1 - m.r0) * sp.row_mm, (m.c1 - m.c0) * sp.col_mm)
-        if sp.source is SpacingSource.IMAGER_PIXEL_SPACING:
-            return f"{mm:.1f} mm at detector (ImagerPixelSpacing)"
-        return f"{mm:.1f} mm (PixelSpacing)"
-    return f"{m.length_px():.0f} px (no calibration)"
-
-
-def _fmt_date(da: str) -> str:
-    return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) == 8 and da.isdigit() else da
-
-
-def _fmt_value(v: float) -> str:
-    return f"{v:.0f}" if float(v).is_integer() else f"{v:.4g}"
 
 
 class FilmView(QWidget):
@@ -483,7 +455,7 @@ class FilmView(QWidget):
         if self._cursor is None:
             return ""
         r, c, v = self._cursor
-        return f"row {r}, col {c}: {_fmt_value(v)}"
+        return f"row {r}, col {c}: {fmt_value(v)}"
 
     # -- painting -----------------------------------------------------------------------------------------
     def _display_image(self, src: QImage, arr: np.ndarray | None, cache_attr: str, scale: float) -> QImage:
@@ -521,119 +493,24 @@ class FilmView(QWidget):
             p.setOpacity(1.0)
         p.resetTransform()
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self._paint_measurements(p)
+        items = list(self._measurements) + ([self._live_measure] if self._live_measure else [])
+        if items:
+            p.setFont(overlay_font(self.font()))
+            paint_measurements(p, self.image_to_widget(), items, self._lf.film, self.width(), self.height())
         if self.overlays_visible:
             self._paint_corners(p)
         if self.cam_visible and self._cam_status in ("ok", "empty"):
-            self._paint_colorbar(p, empty=self._cam_status == "empty" or self._cam is None)
+            empty = self._cam_status == "empty" or self._cam is None
+            paint_colorbar(p, self.width(), self.height(), overlay_font(self.font()), empty=empty)
         p.end()
-
-    def _overlay_font(self) -> QFont:
-        f = QFont(self.font())
-        f.setPointSizeF(max(8.0, f.pointSizeF() * 0.95))
-        return f
-
-    def _text(self, p: QPainter, x: float, y: float, line: str, align_right: bool = False, colour: QColor | None = None) -> None:
-        fm = p.fontMetrics()
-        if align_right:
-            x -= fm.horizontalAdvance(line)
-        path = QPainterPath()
-        path.addText(QPointF(x, y), p.font(), line)
-        p.strokePath(path, QPen(QColor(0, 0, 0, 220), 3.0))
-        p.fillPath(path, colour or QColor(235, 235, 235))
-
-    def _corner(self, p: QPainter, lines: list[str], corner: str) -> None:
-        fm = QFontMetrics(p.font())
-        lh, m = fm.height(), 8
-        lines = [ln for ln in lines if ln]
-        right = corner.endswith("r")
-        x = self.width() - m if right else m
-        if corner.startswith("t"):
-            y0 = m + fm.ascent()
-        else:
-            y0 = self.height() - m - fm.descent() - lh * (len(lines) - 1)
-        max_w = self.width() / 2 - 2 * m
-        for i, ln in enumerate(lines):
-            self._text(p, x, y0 + i * lh, fm.elidedText(ln, Qt.TextElideMode.ElideRight, int(max_w)), right)
 
     def _paint_corners(self, p: QPainter) -> None:
         assert self._lf is not None
-        film = self._lf.film
-        ids = film.ids
-        p.setFont(self._overlay_font())
-        name = ids.patient_name.replace("^", " ").strip()
-        sex_age = " ".join(x for x in (ids.patient_sex, ids.patient_age.lstrip("0")) if x)
-        tl = [name, f"ID {ids.patient_id}" if ids.patient_id else "", sex_age]
-        if not film.is_dicom:
-            tl = [film.display_name, f"{film.source_format} file (no patient data)"]
-        anatomy = " · ".join(x for x in (ids.body_part, ids.view_position, ids.laterality) if x)
-        tr = [_fmt_date(ids.study_date), ids.study_description, anatomy, " ".join(x for x in (ids.modality, ids.manufacturer) if x)]
-        bl = [self.cursor_text(), self.window_text()]
-        orient = []
-        if self._rot:
-            orient.append(f"rot {90 * self._rot}°")
-        if self._flip_h:
-            orient.append("flip H")
-        if self._flip_v:
-            orient.append("flip V")
-        rows, cols = film.shape
-        br = [" ".join(orient), f"{cols} × {rows} px", f"zoom {self.zoom_percent():.0f}%"]
-        self._corner(p, tl, "tl")
-        self._corner(p, tr, "tr")
-        self._corner(p, bl, "bl")
-        self._corner(p, br, "br")
-
-    def _paint_measurements(self, p: QPainter) -> None:
-        if self._lf is None:
-            return
-        t = self.image_to_widget()
-        items = list(self._measurements) + ([self._live_measure] if self._live_measure else [])
-        if not items:
-            return
-        p.setFont(self._overlay_font())
-        for m in items:
-            a, b = t.map(QPointF(m.c0, m.r0)), t.map(QPointF(m.c1, m.r1))
-            p.setPen(QPen(QColor(0, 0, 0, 200), 3.5))
-            p.drawLine(a, b)
-            p.setPen(QPen(QColor(255, 220, 60), 1.5))
-            p.drawLine(a, b)
-            for q in (a, b):
-                p.drawEllipse(q, 3.0, 3.0)
-            label = measurement_text(m, self._lf.film)
-            tw = p.fontMetrics().horizontalAdvance(label)
-            x = b.x() + 8 if b.x() + 8 + tw < self.width() - 4 else b.x() - 8 - tw  # keep it on screen
-            y = min(max(b.y() - 6, p.fontMetrics().ascent() + 2), self.height() - 4)
-            self._text(p, x, y, label, colour=QColor(255, 220, 60))
-
-    def _paint_colorbar(self, p: QPainter, empty: bool) -> None:
-        fm = QFontMetrics(self._overlay_font())
-        p.setFont(self._overlay_font())
-        bar_w = 14
-        bar_h = int(min(220, max(80, self.height() * 0.35)))
-        x = self.width() - 12 - bar_w
-        y = (self.height() - bar_h) // 2
-        # a translucent backing panel keeps the legend readable where it lies over the film
-        text_w = max(fm.horizontalAdvance(ATTENTION_LABEL), bar_w + 6 + fm.horizontalAdvance(NO_SIGNAL_TEXT if empty else "high"))
-        panel = QRectF(self.width() - 12 - text_w - 8, y - 8 - fm.height() - 4, text_w + 16, bar_h + fm.height() + 20)
-        p.fillRect(panel, QColor(0, 0, 0, 120))
-        if empty:
-            p.setPen(QPen(QColor(150, 150, 150), 1))
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.drawRect(QRectF(x, y, bar_w, bar_h))
-            self._text(p, x - 6, y + bar_h / 2 + fm.ascent() / 2, NO_SIGNAL_TEXT, align_right=True, colour=QColor(255, 200, 120))
-            return
-        strip = colorbar(64, 1)  # (64, 1, 3) high at the top
-        grad = QLinearGradient(0, y, 0, y + bar_h)
-        for i in range(strip.shape[0]):
-            r, g, b = (int(v) for v in strip[i, 0])
-            grad.setColorAt(i / (strip.shape[0] - 1), QColor(r, g, b))
-        p.fillRect(QRectF(x, y, bar_w, bar_h), grad)
-        p.setPen(QPen(QColor(200, 200, 200), 1))
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawRect(QRectF(x, y, bar_w, bar_h))
-        self._text(p, x - 6, y + fm.ascent(), "high", align_right=True)
-        self._text(p, x - 6, y + bar_h, "low", align_right=True)
-        self._text(p, self.width() - 12, y - 8, ATTENTION_LABEL, align_right=True)
+        p.setFont(overlay_font(self.font()))
+        corners = corner_lines(self._lf.film, self.cursor_text(), self.window_text(), self._rot, (self._flip_h, self._flip_v),
+                               self.zoom_percent())
+        for corner, lines in corners.items():
+            paint_corner(p, self.width(), self.height(), lines, corner)
 
     # -- export ------------------------------------------------------------------------------------------
     def snapshot_rgb(self) -> np.ndarray:

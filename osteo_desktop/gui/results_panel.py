@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
 
 from ..core.scoring import decision_colour, relation_text, score_bar_colour
 from .theme import ACCENT, ERROR, MUTED, WARN
+from .view_overlays import NO_SIGNAL_TEXT
 
 DISCLAIMER = "Screening aid — not a diagnosis. Cannot rule out low bone density."
-NO_SIGNAL_TEXT = "no attention signal"
 
 
 class ScoreBar(QWidget):

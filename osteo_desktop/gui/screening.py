@@ -1,9 +1,12 @@
 """Screening off the GUI thread: one worker QThread owns the model; request ids discard stale results.
 
 The controller (GUI thread) numbers every request. A newer request makes every older one stale, and
-`cancel()` makes the current one stale: a stale request is skipped if it has not started, asked to
-stop at the core's next checkpoint (`should_cancel`), and its result is dropped if it still arrives.
-The GUI never waits for the worker, except in `shutdown()`.
+`cancel()` makes the current one stale: a stale request is asked to stop at the core's next
+checkpoint (`should_cancel`), and its result is dropped if it still arrives. The worker holds at
+most one screening request: while it works on one, the newest request waits in the controller and
+replaces any older one waiting there, so a request that is already stale is never sent (flipping
+through films screens only the film the user stops at). The GUI never waits for the worker, except
+in `shutdown()`.
 
 The model loads once, in the worker thread, right after the window is shown: `torch` is imported
 there (lazily, through `core.inference`), never on the GUI thread before the window is visible.
@@ -19,26 +22,44 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from ..core.errors import BundleError, InferenceError, NoBundleError, OsteoError
 
+if TYPE_CHECKING:
+    from ..core.bundle import Bundle
+    from ..core.film import Film
+    from ..core.inference import ModelInfo, Prediction, ScreenerLike
+    from .report_export import ExportJob
+
 log = logging.getLogger(__name__)
 
-ScreenerFactory = Callable[[Any, str], Any]
-
-NOT_STARTED, LOADING, READY, NO_MODEL, MODEL_ERROR = "not started", "loading", "ready", "no model", "model error"
+ScreenerFactory = Callable[["Bundle | str | None", str], "ScreenerLike"]
 
 
-def default_factory(bundle: Any, device: str) -> Any:
+class ModelState(StrEnum):
+    NOT_STARTED = "not started"
+    LOADING = "loading"
+    READY = "ready"
+    NO_MODEL = "no model"
+    MODEL_ERROR = "model error"
+
+
+NOT_STARTED, LOADING, READY, NO_MODEL, MODEL_ERROR = (ModelState.NOT_STARTED, ModelState.LOADING, ModelState.READY,
+                                                      ModelState.NO_MODEL, ModelState.MODEL_ERROR)
+
+
+def default_factory(bundle: Bundle | str | None, device: str) -> ScreenerLike:
     from ..core.inference import Screener  # imports torch: worker thread only
 
     return Screener(bundle, device)
 
 
-def _warm_up(screener: Any) -> None:
+def _warm_up(screener: ScreenerLike) -> None:
     """`Screener.warm_up()` where the screener has it: Grad-CAM's imports hold the GIL (a GUI stall of
     up to ~200 ms), better during model loading than in the middle of the first screening. A failure
     here is not fatal: the first screening reports it properly if it recurs."""
@@ -71,12 +92,12 @@ class _Worker(QObject):
         super().__init__()
         self._factory = factory
         self._is_stale = is_stale
-        self._screener: Any = None
+        self._screener: ScreenerLike | None = None
         self._model_problem = "no model is loaded"
-        self._recent: OrderedDict[str, Any] = OrderedDict()  # path -> last result (worker thread only)
+        self._recent: OrderedDict[str, Prediction] = OrderedDict()  # path -> last result (worker thread only)
 
     @Slot(object, str)
-    def load(self, bundle: Any, device: str) -> None:
+    def load(self, bundle: Bundle | str | None, device: str) -> None:
         try:
             try:
                 self._screener = self._factory(bundle, device)
@@ -103,7 +124,7 @@ class _Worker(QObject):
         self.model_loaded.emit(getattr(self._screener, "model_info", None))
 
     @Slot(int, object)
-    def screen(self, rid: int, film: Any) -> None:
+    def screen(self, rid: int, film: Film) -> None:
         if self._is_stale(rid):
             self.cancelled.emit(rid)
             return
@@ -129,7 +150,7 @@ class _Worker(QObject):
         self._remember(str(film.path), pred)
         self.result.emit(rid, pred)
 
-    def _remember(self, path: str, pred: Any) -> None:
+    def _remember(self, path: str, pred: Prediction) -> None:
         self._recent[path] = pred
         self._recent.move_to_end(path)
         while len(self._recent) > self.RECENT:
@@ -151,13 +172,13 @@ class _Worker(QObject):
             log.debug("could not preload the report writer: %s", e)
 
     @Slot(object)
-    def export(self, job: Any) -> None:
+    def export(self, job: ExportJob) -> None:
         """A report export (`report_export.ExportJob`): screen what has no result yet, then write."""
         from ..core.errors import ReportError
         from ..core.reports import ReportExistsError
         from .report_export import ExportCancelled, run_export
 
-        def screened(path: str, pred: Any) -> None:
+        def screened(path: str, pred: Prediction) -> None:
             self._remember(path, pred)
             self.export_screened.emit(path, pred)
 
@@ -201,20 +222,23 @@ class ScreeningController(QObject):
     _export_requested = Signal(object)
     _preload_requested = Signal()
 
-    def __init__(self, bundle: Any = None, device: str = "auto", factory: ScreenerFactory | None = None, parent: QObject | None = None):
+    def __init__(self, bundle: Bundle | str | None = None, device: str = "auto", factory: ScreenerFactory | None = None,
+                 parent: QObject | None = None):
         super().__init__(parent)
         self._bundle, self._device = bundle, device
         self._factory = factory or default_factory
         self._latest = 0
         self._cancel_upto = 0
         self._active: int | None = None
-        self.model_state = NOT_STARTED
+        self._in_flight: int | None = None  # the screening request the worker holds (queued or running)
+        self._pending: tuple[int, Film] | None = None  # the newest request, waiting for the worker
+        self.model_state = ModelState.NOT_STARTED
         self.model_message = ""
-        self.model_info: Any = None
+        self.model_info: ModelInfo | None = None
         self._thread: QThread | None = None
         self._worker: _Worker | None = None
         self._export_jid = 0
-        self._exports: dict[int, Any] = {}  # running / queued export jobs
+        self._exports: dict[int, ExportJob] = {}  # running / queued export jobs
         self._preloaded = False
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -252,6 +276,7 @@ class ScreeningController(QObject):
         """Make everything stale, stop the thread and wait for it. True when the thread ended."""
         self._cancel_upto = self._latest
         self._active = None
+        self._pending = None
         for job in self._exports.values():
             job.cancel.set()
         if self._thread is None:
@@ -282,7 +307,7 @@ class ScreeningController(QObject):
     def model_available(self) -> bool:
         return self.model_state in (NOT_STARTED, LOADING, READY)
 
-    def request(self, film: Any) -> int:
+    def request(self, film: Film) -> int:
         """Screen `film`; supersedes any earlier request. Returns the request id."""
         self._latest += 1
         rid = self._latest
@@ -295,8 +320,24 @@ class ScreeningController(QObject):
             return rid
         self._active = rid
         self.started.emit(rid)
-        self._screen_requested.emit(rid, film)
+        if self._in_flight is None:
+            self._send(rid, film)
+        else:  # the worker is busy (with a request that is stale now): wait, replacing any older waiting one
+            self._pending = (rid, film)
         return rid
+
+    def _send(self, rid: int, film: Film) -> None:
+        self._in_flight = rid
+        self._screen_requested.emit(rid, film)
+
+    def _worker_done(self, rid: int) -> None:
+        """The worker ended request `rid` (result, failure or cancel): send the waiting one, if still wanted."""
+        if rid != self._in_flight:
+            return
+        self._in_flight = None
+        pending, self._pending = self._pending, None
+        if pending is not None and not self.is_stale(pending[0]):
+            self._send(*pending)
 
     def cancel(self) -> int | None:
         """Cancel the current request; returns its id (or None). Its result will be discarded."""
@@ -309,7 +350,7 @@ class ScreeningController(QObject):
         return rid
 
     # -- exports -------------------------------------------------------------------------------------
-    def export(self, job: Any) -> int:
+    def export(self, job: ExportJob) -> int:
         """Queue a `report_export.ExportJob` in the worker (after any screening already queued)."""
         self._export_jid += 1
         job.jid = self._export_jid
@@ -340,7 +381,7 @@ class ScreeningController(QObject):
         return None
 
     @Slot(int, object, object)
-    def _on_export_done(self, jid: int, paths: Any, notes: Any) -> None:
+    def _on_export_done(self, jid: int, paths: list[Path], notes: list[str]) -> None:
         self._exports.pop(jid, None)
         self.export_done.emit(jid, paths, notes)
 
@@ -355,19 +396,19 @@ class ScreeningController(QObject):
         self.export_cancelled.emit(jid)
 
     # -- worker signals (GUI thread) -----------------------------------------------------------------
-    def _set_model_state(self, state: str, message: str) -> None:
+    def _set_model_state(self, state: ModelState, message: str) -> None:
         self.model_state, self.model_message = state, message
         self.model_state_changed.emit(state, message)
 
     @Slot(object)
-    def _on_model_loaded(self, info: Any) -> None:
+    def _on_model_loaded(self, info: ModelInfo | None) -> None:
         self.model_info = info
         name = f"{info.name} {info.version}" if info is not None else "model"
-        self._set_model_state(READY, f"Model {name} ready.")
+        self._set_model_state(ModelState.READY, f"Model {name} ready.")
 
     @Slot(str, str)
     def _on_model_failed(self, state: str, message: str) -> None:
-        self._set_model_state(state, message)
+        self._set_model_state(ModelState(state), message)
         if self._active is not None:
             rid, self._active = self._active, None
             self.failed.emit(rid, message)
@@ -378,7 +419,8 @@ class ScreeningController(QObject):
             self.progress.emit(rid, frac, text)
 
     @Slot(int, object)
-    def _on_result(self, rid: int, pred: Any) -> None:
+    def _on_result(self, rid: int, pred: Prediction) -> None:
+        self._worker_done(rid)
         if rid != self._active or self.is_stale(rid):
             log.info("discarded the result of superseded/cancelled request %d", rid)
             return
@@ -387,6 +429,7 @@ class ScreeningController(QObject):
 
     @Slot(int, str)
     def _on_failed(self, rid: int, message: str) -> None:
+        self._worker_done(rid)
         if rid != self._active or self.is_stale(rid):
             return
         self._active = None
@@ -396,3 +439,4 @@ class ScreeningController(QObject):
     def _on_worker_cancelled(self, rid: int) -> None:
         # cancel() already told the GUI; superseded requests need no announcement.
         log.debug("request %d stopped in the worker", rid)
+        self._worker_done(rid)

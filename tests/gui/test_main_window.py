@@ -13,7 +13,7 @@ from osteo_desktop.gui import screening as scr
 from osteo_desktop.gui.imaging import qimage_to_rgb
 from osteo_desktop.gui.main_window import EXPORT_STAMP
 
-from .conftest import FakeScreener, drag, write_dicom, write_png
+from .conftest import FakeScreener, drag, make_film, write_dicom, write_png
 
 
 def _open(qtbot, w, paths, timeout=15000):
@@ -307,9 +307,9 @@ def test_excepthook_shows_message_instead_of_dying(qtbot, make_window):
 
 
 def test_pdf_action_disabled_with_reason_when_unsupported(make_window, monkeypatch):
-    from osteo_desktop.gui import main_window as mw
+    from osteo_desktop.gui import export_controller
 
-    monkeypatch.setattr(mw, "_module_found", lambda name: name != "reportlab")
+    monkeypatch.setattr(export_controller, "_module_found", lambda name: name != "reportlab")
     w = make_window(FakeScreener())
     assert not w.pdf_action.isEnabled()
     assert "reportlab" in w.pdf_action.toolTip()
@@ -340,3 +340,24 @@ def test_real_tiny_model_screens_in_the_window(qtbot, make_window, tiny_bundle, 
     if pred.cam_status == "ok":
         assert pred.cam.shape == (180, 150) and w.view.cam_drawn()
     assert f"{pred.low_bmd_score:.2f}" in w.results.score_text.text()
+
+
+def test_viewer_follows_the_one_colour_rule(make_window):
+    """Suspected: the alert colour; not suspected: calm blue, never green (as in the PDF)."""
+    from dataclasses import replace
+
+    from osteo_desktop.core import scoring
+    from osteo_desktop.core.inference import DECISION_NEGATIVE
+    from osteo_desktop.gui.theme import WARN
+
+    w = make_window(FakeScreener())
+    pos = FakeScreener().screen(make_film())
+    w.results.show_prediction(pos)
+    assert w.results.score_bar.colour.name().upper() == WARN.name().upper() == scoring.score_bar_colour(0.8, 0.5, surface="screen")
+    neg = replace(pos, low_bmd_score=0.3, decision=DECISION_NEGATIVE)
+    w.results.show_prediction(neg)
+    bar = w.results.score_bar.colour
+    assert bar.name().upper() == scoring.TONE_COLOURS[scoring.Tone.CALM].bar_screen
+    assert not (bar.green() > bar.red() + 20 and bar.green() > bar.blue() + 20)
+    assert scoring.decision_colour(DECISION_NEGATIVE, surface="screen").lower() in w.results.decision.styleSheet().lower()
+    assert "below the operating point" in w.results.score_text.text()

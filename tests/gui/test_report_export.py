@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from osteo_desktop.gui import main_window as mw
+from osteo_desktop.core import session
 from osteo_desktop.gui import report_export as rx
 
 from .conftest import FakeScreener, write_dicom, write_png
@@ -70,7 +70,7 @@ def _patient_window(qtbot, make_window, tmp_path, fake=None):
         w.open_paths([a])
     with qtbot.waitSignal(w.load_finished, timeout=20000):
         w.loader.load([b, d / "other.dcm"])  # into the browser, not on display (as from a folder)
-    assert w._current == str(a)
+    assert w.session.current_key == str(a)
     assert w.browser.patient_paths(str(a)) == [str(a), str(b)]
     return w, fake, a, b
 
@@ -87,9 +87,9 @@ def _export(qtbot, w, timeout=60000):
 
 
 def test_pdf_export_screens_the_rest_of_the_patient_and_writes(qtbot, make_window, tmp_path, asked, monkeypatch):
-    monkeypatch.setattr(mw, "FILM_CACHE", 1)  # film b leaves the memory cache: the worker reads it again
+    monkeypatch.setattr(session, "FILM_CACHE", 1)  # film b leaves the memory cache: the worker reads it again
     w, fake, a, b = _patient_window(qtbot, make_window, tmp_path)
-    assert str(b) not in w._films
+    assert str(b) not in w.session
     out = tmp_path / "out" / "report.pdf"
     asked.answer = rx.PdfOptions(out, "Letter", False)
     paths = _export(qtbot, w)
@@ -102,7 +102,7 @@ def test_pdf_export_screens_the_rest_of_the_patient_and_writes(qtbot, make_windo
     # the unscreened film of the patient was screened in the worker (not the other patient's film)
     assert fake.calls.count(str(b)) == 1 and not any("other" in c for c in fake.calls)
     assert fake.threads and threading.get_ident() not in fake.threads
-    assert w._results.get(str(b)) is not None  # and its result is cached for the viewer
+    assert w.session.result(str(b)) is not None  # and its result is cached for the viewer
     text = _pdf_text(out)
     assert PID in text and "Low bone density suspected" in text
     assert "p_a.dcm" in text and "p_b.dcm" in text and "PID-OTHER" not in text

@@ -169,3 +169,19 @@ def test_model_load_crash_is_reported(qtbot, controllers):
     with qtbot.waitSignal(c.model_state_changed, timeout=10000, check_params_cb=lambda s, m: s != scr.LOADING) as sig:
         c.start()
     assert sig.args[0] == scr.MODEL_ERROR and "weights exploded" in sig.args[1]
+
+
+def test_flipping_through_films_while_busy_screens_only_the_last(qtbot, controllers):
+    """The worker holds one request; newer ones wait in the controller, each replacing the last."""
+    gate = threading.Event()
+    fake = FakeScreener(gate=gate, obey_cancel=False)  # the running one finishes despite being superseded
+    c = controllers(fake)
+    _ready(qtbot, c)
+    c.request(make_film(path="/tmp/f0.dcm"))
+    assert fake.started.wait(5)
+    for i in range(1, 6):
+        last = c.request(make_film(path=f"/tmp/f{i}.dcm"))
+    with qtbot.waitSignal(c.finished, timeout=10000) as sig:
+        gate.set()
+    assert sig.args[0] == last
+    assert fake.calls == ["/tmp/f0.dcm", "/tmp/f5.dcm"]
