@@ -134,7 +134,7 @@ def warm_screening(film: Path, bundle: Path, device: str, repeat: int) -> int:
     rc = 0
     gaps, times = [], []
     for _ in range(repeat):
-        w._results.clear()  # force a new screening of the same film
+        w.session.forget_results()  # force a new screening of the same film
         stats.meter.max_gap_ms.clear()
         t = time.perf_counter()
         w.screen_current()

@@ -105,6 +105,10 @@ class Session(Generic[F, R]):
         while len(self._results) > self.result_cache:
             self._results.popitem(last=False)
 
+    def forget_results(self) -> None:
+        """Drop every cached result (the next display of a film screens it again)."""
+        self._results.clear()
+
     # -- screening requests ----------------------------------------------------------------------
     def start_request(self, rid: int, key: str) -> None:
         """A new request for film `key`: every older request is stale from now on."""

@@ -61,3 +61,10 @@ def test_step_wraps_around():
     assert Session.step(keys, "c", 1) == "a" and Session.step(keys, "a", -1) == "c"
     assert Session.step(keys, None, 1) == "a" and Session.step(keys, "x", 2) == "b"
     assert Session.step([], "a", 1) is None
+
+
+def test_forget_results():
+    s: Session[F, str] = Session()
+    s.cache_result("a", "A")
+    s.forget_results()
+    assert s.result("a") is None
