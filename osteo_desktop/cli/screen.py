@@ -50,9 +50,12 @@ class FilmOutcome:
             "file": str(self.path),
             "status": "ok" if self.ok else "error",
             "error": self.error,
+            "decision": None,
+            "not_screened_reason": None,
+            "eligibility": None,
             "probabilities": None,
             "low_bmd_score": None,
-            "decision": None,
+            "score_basis": None,
             "threshold": None,
             "model": None,
             "device": None,
@@ -77,12 +80,9 @@ class FilmOutcome:
             }
         if self.prediction is not None:
             p = self.prediction.to_dict()
-            for k in ("probabilities", "low_bmd_score", "decision", "threshold", "model", "device"):
-                d[k] = p[k]
-            d["decision_text"] = p["decision_text"]
-            d["predicted_class"] = p["predicted_class"]
-            d["threshold_goal"] = p["threshold_goal"]
-            d["gradcam"] = p["gradcam"]
+            for k, v in p.items():
+                if k not in ("warnings", "timings_ms", "intended_use"):
+                    d[k] = v
         if self.outputs:
             d["outputs"] = list(self.outputs)
         d["intended_use"] = INTENDED_USE
@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the model runs (default auto: CUDA when usable, else the CPU; mps only when asked)")
     ap.add_argument("--bundle", type=Path, metavar="DIR", help="model bundle folder (default: the bundled model_weights/)")
     ap.add_argument("--no-gradcam", action="store_true", help="skip the Grad-CAM heatmap")
+    ap.add_argument("--clinical", type=Path, metavar="FILE.csv",
+                    help="age, sex and weight per film (columns file,age,sex[,weight]; 'file' is a film's name or "
+                         "path); they override the DICOM tags and are reported as such")
     ap.add_argument("--pdf", action="store_true", help="with --out: one PDF screening report per patient")
     ap.add_argument("--anonymize", action="store_true", help="reports without name, birth date or IDs (stable pseudonym)")
     ap.add_argument("--page-size", default="A4", choices=["A4", "Letter"], help="PDF page size")
@@ -142,6 +145,8 @@ def _write_outputs(outcome: FilmOutcome, shown01, out_dir: Path, stem: str, sour
         "overlay": out_dir / f"{stem}_overlay.png",
         "json": out_dir / f"{stem}.json",
     }
+    if not pred.screened:  # no heatmap, no overlay for a film that was not screened
+        del targets["overlay"]
     for t in targets.values():
         if t.resolve() in sources:
             raise OsteoError(f"{t}: output would overwrite a source film; choose another --out folder.")
@@ -149,16 +154,27 @@ def _write_outputs(outcome: FilmOutcome, shown01, out_dir: Path, stem: str, sour
     # PNG encoding is the slowest part of the outputs; cv2 releases the GIL while it encodes, so the
     # film's PNG is encoded while the overlay is composed, and both encodes run side by side.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        film_png = pool.submit(cv2.imencode, ".png", shown, PNG_FAST)
-        rgb = with_colorbar(blend(shown, pred.cam), empty=pred.cam is None)
-        overlay_png = pool.submit(cv2.imencode, ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_FAST)
-        for fut, key in ((film_png, "film"), (overlay_png, "overlay")):
+        encodes = [("film", pool.submit(cv2.imencode, ".png", shown, PNG_FAST))]
+        if "overlay" in targets:
+            rgb = with_colorbar(blend(shown, pred.cam), empty=pred.cam is None)
+            encodes.append(("overlay", pool.submit(cv2.imencode, ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_FAST)))
+        for key, fut in encodes:
             ok, png = fut.result()
             if not ok:
                 raise OsteoError(f"{targets[key]}: could not encode the PNG.")
             atomic_write_bytes(targets[key], png.tobytes())
-    outcome.outputs += [str(targets["film"]), str(targets["overlay"]), str(targets["json"])]
+    outcome.outputs += [str(t) for t in targets.values()]
     atomic_write_text(targets["json"], json.dumps(outcome.to_dict(), indent=2) + "\n")
+
+
+def _result_line(p) -> str:
+    """One line per film for the terminal: the decision in words, and the numbers behind it."""
+    if not p.screened:
+        return p.decision_text
+    probs = ", ".join(f"{k} {v:.2f}" for k, v in p.probabilities.items())
+    basis = "image + age/sex" if p.score_basis == "combined" else "image"
+    return (f"{p.decision_text} ({p.eligibility.anatomy or 'unknown anatomy'}; score {p.low_bmd_score:.2f} "
+            f"({basis}) vs threshold {p.threshold:.2f}; {probs})")
 
 
 def screen_paths(args: argparse.Namespace) -> int:
@@ -180,6 +196,16 @@ def screen_paths(args: argparse.Namespace) -> int:
     if args.anonymize and not args.pdf:
         log.error("--anonymize needs --pdf")
         return EXIT_USAGE
+
+    clinical_table = None
+    if args.clinical is not None:
+        from ..core.clinical import read_clinical_csv
+
+        try:
+            clinical_table = read_clinical_csv(args.clinical)
+        except OsteoError as e:
+            log.error("%s", e)
+            return EXIT_USAGE
 
     from ..core.inference import Screener
 
@@ -238,9 +264,7 @@ def screen_paths(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(outcome.to_dict()) + "\n")
             sys.stdout.flush()
         elif outcome.ok and not args.quiet:
-            p = outcome.prediction
-            probs = ", ".join(f"{k} {v:.2f}" for k, v in p.probabilities.items())
-            msg = f"{outcome.path}: {p.decision_text} (low-BMD score {p.low_bmd_score:.2f} vs threshold {p.threshold:.2f}; {probs})"
+            msg = f"{outcome.path}: {_result_line(outcome.prediction)}"
             (bar.write(msg, file=sys.stdout) if bar else print(msg))
         if bar:
             bar.update(1)
@@ -259,7 +283,8 @@ def screen_paths(args: argparse.Namespace) -> int:
                 outcome.timings_ms["load"] = (time.perf_counter() - t) * 1000
                 outcome.warnings += outcome.film.warnings
                 shown01 = render(outcome.film) if out_dir is not None else None  # reused for the PNGs
-                pred = screener.screen(outcome.film, gradcam=not args.no_gradcam, display=shown01)
+                entered = clinical_table.lookup(path) if clinical_table is not None else None
+                pred = screener.screen(outcome.film, gradcam=not args.no_gradcam, display=shown01, clinical=entered)
                 outcome.prediction = pred
                 outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
                 outcome.timings_ms.update({f"screen_{k}": v for k, v in pred.timings_ms.items()})

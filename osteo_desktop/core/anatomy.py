@@ -19,7 +19,7 @@ KNEE, SPINE = "knee", "spine"
 #: Plain-radiography modalities (RG: radiographic imaging, DR: legacy vendor code, OT: other /
 #: secondary capture, common for films digitised or exported from a PACS).
 ACCEPTED_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT"})
-_MODALITY_NAMES = {
+MODALITY_NAMES = {
     "CT": "computed tomography",
     "MR": "magnetic resonance",
     "US": "ultrasound",
@@ -96,13 +96,21 @@ def anatomy_of(film: Film) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def other_body_part(film: Film) -> str:
+    """The Body Part Examined when it names another anatomy (chest, hand...) and no description names a
+    knee or the spine (a thoracic spine film tagged THORAX is still a spine film); else ""."""
+    if _norm(film.ids.body_part) in _OTHER_PARTS and anatomy_of(film) is None:
+        return film.ids.body_part.strip()
+    return ""
+
+
 def anatomy_warnings(film: Film) -> list[str]:
     """Warnings for a film whose DICOM tags say it is not a knee or spine radiograph."""
     out: list[str] = []
     name = film.display_name
     modality = film.ids.modality.strip().upper()
     if modality and modality not in ACCEPTED_MODALITIES:
-        what = _MODALITY_NAMES.get(modality, "not a plain radiograph")
+        what = MODALITY_NAMES.get(modality, "not a plain radiograph")
         out.append(
             f"{name}: the DICOM modality is {modality} ({what}), not a plain radiograph (CR/DX). The "
             "screening result is not validated for it."

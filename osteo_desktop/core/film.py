@@ -84,6 +84,8 @@ class FilmIdentifiers:
     patient_age: str = ""  # DICOM AS, e.g. 063Y
     study_date: str = ""
     study_time: str = ""
+    acquisition_date: str = ""
+    patient_weight: str = ""  # DICOM DS, kg
     study_description: str = ""
     series_description: str = ""
     accession_number: str = ""

@@ -40,7 +40,13 @@ DECISION_TEXT: dict[Decision, str] = {
     Decision.NEGATIVE: "Low bone density not suspected at the operating point (this does not rule it out)",
     Decision.NOT_SCREENED: "Not screened: no result for this film",
 }
-OUT_OF_SCOPE_NOTE = " [not validated for this film: see warnings]"
+#: A score that was not validated for the film's anatomy and score basis: shown for information only,
+#: never with referral words.
+INFO_ONLY_TEXT: dict[Decision, str] = {
+    Decision.POSITIVE: "Score at or above the threshold, for information only (not validated here): no referral recommendation",
+    Decision.NEGATIVE: "Score below the threshold, for information only (not validated here)",
+}
+SCORE_EXPLANATION = "low-BMD score = P(osteopenia) + P(osteoporosis)"
 
 
 # -- probabilities and score ----------------------------------------------------------------------
@@ -85,11 +91,12 @@ def relation_text(score: float, threshold: float) -> str:
     return "at or above" if is_low_bmd(score, threshold) else "below"
 
 
-def decision_text(decision: Decision | str, *, out_of_scope: bool = False) -> str:
-    text = DECISION_TEXT[Decision(decision)]
-    if out_of_scope and decision != Decision.NOT_SCREENED:
-        text += OUT_OF_SCOPE_NOTE
-    return text
+def decision_text(decision: Decision | str, *, validated: bool = True, reason: str = "") -> str:
+    """The decision in words. Not validated: for information only. Not screened: with the reason."""
+    d = Decision(decision)
+    if d is Decision.NOT_SCREENED:
+        return f"Not screened: {reason}" if reason else DECISION_TEXT[d]
+    return DECISION_TEXT[d] if validated else INFO_ONLY_TEXT[d]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from osteo_desktop.core.inference import (
     CAM_EMPTY,
     CAM_OK,
     DECISION_NEGATIVE,
+    DECISION_NOT_SCREENED,
     DECISION_POSITIVE,
     Cancelled,
     Screener,
@@ -96,15 +97,25 @@ def test_cancel_and_progress(screener):
         screener.screen(knee_like_film(), should_cancel=lambda: True)
 
 
-def test_non_knee_dicom_is_flagged(screener):
+def test_film_the_tags_rule_out_is_not_screened_and_the_model_is_not_run(screener):
     film = knee_like_film(modality="CT", body_part="CHEST")
     film.source_format = "DICOM"
-    pred = screener.screen(film, gradcam=False)
-    assert pred.warnings, "a CT chest film must carry an anatomy warning"
-    assert pred.out_of_scope and "not validated" in pred.decision_text and pred.to_dict()["out_of_scope"]
+    pred = screener.screen(film)
+    assert pred.decision == DECISION_NOT_SCREENED and not pred.screened
+    assert pred.probabilities is None and pred.low_bmd_score is None and pred.cam is None
+    assert "modality is CT" in pred.not_screened_reason and pred.decision_text.startswith("Not screened")
+    assert pred.eligibility.by == "tags" and "model" not in pred.timings_ms
+    assert not pred.referral_recommended and "referral" not in pred.decision_text.lower()
+    d = pred.to_dict()
+    assert d["probabilities"] is None and d["low_bmd_score"] is None and d["eligibility"]["by"] == "tags"
+
+
+def test_format1_bundle_without_validation_metrics_gives_scores_for_information_only(screener):
+    """The test bundle carries no validation metrics: its scores never recommend a referral."""
     plain = screener.screen(knee_like_film(), gradcam=False)
-    assert not plain.out_of_scope and "not validated" not in plain.decision_text
-    assert not any("knee" in w.lower() or "spine" in w.lower() for w in plain.warnings)
+    assert plain.screened and not plain.validated and not plain.referral_recommended
+    assert "for information only" in plain.decision_text and "referral for DXA" not in plain.decision_text
+    assert any("no picture check" in w for w in plain.warnings)  # a PNG, and no guard in a format-1 bundle
 
 
 def test_device_resolution():

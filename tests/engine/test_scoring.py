@@ -66,8 +66,10 @@ def test_decision_values_texts_and_json():
     assert set(sc.DECISION_TEXT) == set(Decision)
     assert "consider referral for DXA" in sc.decision_text(Decision.POSITIVE)
     assert "does not rule it out" in sc.decision_text("low_bmd_not_suspected")
-    assert sc.decision_text(Decision.NEGATIVE, out_of_scope=True).endswith(sc.OUT_OF_SCOPE_NOTE)
-    assert sc.OUT_OF_SCOPE_NOTE not in sc.decision_text(Decision.NOT_SCREENED, out_of_scope=True)
+    for d in (Decision.POSITIVE, Decision.NEGATIVE):  # not validated: for information only, never referral words
+        text = sc.decision_text(d, validated=False)
+        assert "for information only" in text and "referral for DXA" not in text
+    assert sc.decision_text(Decision.NOT_SCREENED, reason="A chest film.") == "Not screened: A chest film."
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:

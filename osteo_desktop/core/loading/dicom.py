@@ -476,6 +476,8 @@ def identifiers(ds: Dataset) -> FilmIdentifiers:
         patient_age=_str(ds, "PatientAge"),
         study_date=_str(ds, "StudyDate"),
         study_time=_str(ds, "StudyTime"),
+        acquisition_date=_str(ds, "AcquisitionDate") or _str(ds, "ContentDate"),
+        patient_weight=_str(ds, "PatientWeight"),
         study_description=_str(ds, "StudyDescription"),
         series_description=_str(ds, "SeriesDescription"),
         accession_number=_str(ds, "AccessionNumber"),
