@@ -110,7 +110,7 @@ class GuardOutput:
         return self.classes[i], float(self.probabilities[i])
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {c: round(float(p), 4) for c, p in zip(self.classes, self.probabilities)}
+        d: dict[str, Any] = {c: round(float(p), 4) for c, p in zip(self.classes, self.probabilities, strict=True)}
         return d
 
 

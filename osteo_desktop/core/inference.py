@@ -239,7 +239,7 @@ class _DeferredTarget:
         self.choose = choose
         self.index: int | None = None
 
-    def __call__(self, output: "torch.Tensor") -> "torch.Tensor":
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
         self.index = self.choose(output.detach().float().cpu().numpy())
         return output.sum() * 0.0 if self.index is None else output[self.index]
 
@@ -294,7 +294,7 @@ class Screener:
         self.device = device
 
     # -- the one pass ------------------------------------------------------------------------
-    def _forward(self, x: "torch.Tensor", target: _DeferredTarget | None) -> tuple[np.ndarray, np.ndarray | None, float]:
+    def _forward(self, x: torch.Tensor, target: _DeferredTarget | None) -> tuple[np.ndarray, np.ndarray | None, float]:
         """The output row and, with a target, the Grad-CAM map on the input grid from the SAME forward."""
         import torch
 
@@ -403,8 +403,9 @@ class Screener:
                 torch.cuda.synchronize()
             timings["model"] = (time.perf_counter() - t) * 1000
         if out.shape[0] != self.layout.width or not np.isfinite(out).all():
-            raise InferenceError(f"{film.display_name}: the model gave {'non-finite' if out.shape[0] == self.layout.width else 'mis-shaped'} "
-                                 "outputs; the bundle does not fit this application. Reinstall the bundle.")
+            what = "non-finite" if out.shape[0] == self.layout.width else "mis-shaped"
+            raise InferenceError(f"{film.display_name}: the model gave {what} outputs; the bundle does not fit "
+                                 "this application. Reinstall the bundle.")
         if not gradcam:
             choose(out)
         eligibility = decided[-1]

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .scoring import is_low_bmd
+
 IMAGE, CLINICAL, COMBINED = "image", "clinical", "combined"
 OVERALL = "overall"  # films of unknown anatomy (format-1 bundles without a picture check)
 BASIS_WORDS = {
@@ -89,7 +91,7 @@ class ScoreSpec:
         if len(self.coef) != len(self.features):
             return None
         z = self.intercept
-        for name, c in zip(self.features, self.coef):
+        for name, c in zip(self.features, self.coef, strict=True):
             v = values.get(name)
             if v is None or not math.isfinite(v):
                 return None
@@ -185,7 +187,7 @@ class FilmScores:
 
     @property
     def positive(self) -> bool:
-        return self.score >= self.spec.threshold
+        return is_low_bmd(self.score, self.spec.threshold)
 
     @property
     def validated(self) -> bool:

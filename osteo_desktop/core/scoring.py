@@ -152,22 +152,23 @@ TONE_COLOURS: dict[Tone, ToneColours] = {
 NEUTRAL_BAR_PAPER = TONE_COLOURS[Tone.CALM].bar_paper  # bars that carry no decision (class probabilities)
 
 
-def decision_tone(decision: Decision | str | None) -> Tone:
-    if decision is None:
+def decision_tone(decision: Decision | str | None, *, validated: bool = True) -> Tone:
+    """A score that was not validated carries no decision colour: neutral, like "not screened"."""
+    if decision is None or not validated:
         return Tone.NEUTRAL
     d = Decision(decision)
     return {Decision.POSITIVE: Tone.ALERT, Decision.NEGATIVE: Tone.CALM}.get(d, Tone.NEUTRAL)
 
 
-def decision_colour(decision: Decision | str | None, *, surface: str = "paper") -> str:
+def decision_colour(decision: Decision | str | None, *, surface: str = "paper", validated: bool = True) -> str:
     """The text colour of a decision on 'paper' (PDF) or 'screen' (the dark viewer)."""
-    c = TONE_COLOURS[decision_tone(decision)]
+    c = TONE_COLOURS[decision_tone(decision, validated=validated)]
     return _pick(c.paper, c.screen, surface)
 
 
-def score_bar_colour(score: float, threshold: float, *, surface: str = "paper") -> str:
+def score_bar_colour(score: float, threshold: float, *, surface: str = "paper", validated: bool = True) -> str:
     """The fill colour of a low-BMD score bar: the colour of the decision that score gives."""
-    c = TONE_COLOURS[decision_tone(decide(score, threshold))]
+    c = TONE_COLOURS[decision_tone(decide(score, threshold), validated=validated)]
     return _pick(c.bar_paper, c.bar_screen, surface)
 
 

@@ -1,6 +1,7 @@
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from osteo_desktop.core.clinical import (
@@ -16,8 +17,6 @@ from osteo_desktop.core.clinical import (
     user_inputs,
 )
 from osteo_desktop.core.film import Film, FilmIdentifiers
-
-import numpy as np
 
 
 def _film(**ids) -> Film:

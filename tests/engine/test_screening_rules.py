@@ -11,10 +11,10 @@ import pytest
 from osteo_desktop.core.clinical import SRC_USER, user_inputs
 from osteo_desktop.core.film import Film, FilmIdentifiers, Window
 from osteo_desktop.core.inference import (
+    CAM_OK,
     DECISION_NEGATIVE,
     DECISION_NOT_SCREENED,
     DECISION_POSITIVE,
-    CAM_OK,
     Screener,
 )
 from tests.engine.guarded_bundle import make_guarded_bundle

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from osteo_desktop.core.film import Film, FilmIdentifiers, Spacing, SpacingSource, Window
-from osteo_desktop.core.inference import CAM_OK, DECISION_NEGATIVE, DECISION_POSITIVE, ModelInfo, Prediction
+from osteo_desktop.core.eligibility import Eligibility
+from osteo_desktop.core.inference import CAM_OK, DECISION_NEGATIVE, DECISION_NOT_SCREENED, DECISION_POSITIVE, ModelInfo, Prediction
+from osteo_desktop.core.score_bases import FilmScores, ScoreSpec
 
 CLASSES = ("normal", "osteopenia", "osteoporosis")
 MODEL = ModelInfo("osteo-test-model", "1.4.2-test", "ab12cd34ef56" + "0" * 52, "efficientnet_b0")
@@ -67,22 +69,41 @@ def blob_cam(shape: tuple[int, int], cy: float = 0.5, cx: float = 0.5, sigma: fl
     return (cam / cam.max()).astype(np.float32)
 
 
-def make_prediction(probs: tuple[float, float, float], cam: np.ndarray | None = None, warnings=()) -> Prediction:
+VALIDATED = {"auc": 0.74, "auc_ci95": [0.60, 0.85]}
+CHANCE = {"auc": 0.55, "auc_ci95": [0.40, 0.70]}
+
+
+def make_prediction(probs: tuple[float, float, float], cam: np.ndarray | None = None, warnings=(), *,
+                    anatomy: str | None = None, validated: bool = True, threshold: float = THRESHOLD) -> Prediction:
+    """A screened film's result. `anatomy` None: what the tags say (the caller's films carry them)."""
     p = dict(zip(CLASSES, probs, strict=True))
     low = p["osteopenia"] + p["osteoporosis"]
+    spec = ScoreSpec(anatomy or "overall", "image", threshold, "sensitivity >= 0.90 on validation",
+                     metrics=VALIDATED if validated else CHANCE)
     return Prediction(
         class_names=CLASSES,
         probabilities=p,
         predicted_class=max(p, key=p.get),
         low_bmd_score=low,
-        threshold=THRESHOLD,
+        threshold=threshold,
         threshold_goal="sensitivity >= 0.90 on validation",
-        decision=DECISION_POSITIVE if low >= THRESHOLD else DECISION_NEGATIVE,
+        decision=DECISION_POSITIVE if low >= threshold else DECISION_NEGATIVE,
         model=MODEL,
         device="cpu",
+        eligibility=Eligibility(True, anatomy, "image", 0.99),
+        scores=FilmScores(low, None, None, "image", spec),
+        reliability="Validated in a test." if validated else "Not validated in a test: for information only.",
         cam=cam,
         cam_status=CAM_OK if cam is not None else "off",
         warnings=list(warnings),
+    )
+
+
+def not_screened_prediction(reason: str = "The picture looks like a chest film.", looks_like: str = "other_radiograph") -> Prediction:
+    return Prediction(
+        class_names=CLASSES, probabilities=None, predicted_class=None, low_bmd_score=None, threshold=None,
+        threshold_goal="", decision=DECISION_NOT_SCREENED, model=MODEL, device="cpu",
+        eligibility=Eligibility(False, looks_like, "image", 0.97, reason), not_screened_reason=reason,
     )
 
 

@@ -81,7 +81,7 @@ def test_knee_and_spine_films_of_one_patient_make_one_report_with_the_combined_r
     expected = combine_patient(film_results(["Film 1", "Film 2", "Film 3"], ["knee", "spine", "knee"], items))
     assert expected.score == pytest.approx(0.80) and expected.deciding_anatomy == "spine" and expected.positive
     assert {a.anatomy: round(a.score, 3) for a in expected.anatomies} == {"knee": 0.6, "spine": 0.8}
-    assert "Patient low-BMD score 0.800 (spine mean) is at or above the threshold 0.500" in text
+    assert "Patient result from the spine films: mean low-BMD score 0.800 is at or above the threshold 0.500" in text
     assert "knee Film 1, Film 3 0.450, 0.750 0.600" in text  # per-anatomy row with its films
     assert "3 of 3 film(s) screened" in text
     assert "Film 3 of 3" in text

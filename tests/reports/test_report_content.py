@@ -26,7 +26,7 @@ def test_content_modules_do_not_import_reportlab():
 def test_content_states_results_in_words(patient_films, config):
     c = build_content(patient_films, bundle=config, generated_at=WHEN)
     assert c.result.decision is Decision.POSITIVE and "consider referral for DXA" in c.result.decision_text
-    assert c.result.summary.startswith("Patient low-BMD score 0.800 (spine mean) is at or above the threshold 0.500.")
+    assert c.result.summary.startswith("Patient result from the spine films: mean low-BMD score 0.800 is at or above the threshold 0.500.")
     assert [a.anatomy for a in c.result.anatomies] == ["knee", "spine (decides)"]
     assert [s.decision for s in c.summary] == [Decision.NEGATIVE, Decision.POSITIVE]
     knee, spine = c.films

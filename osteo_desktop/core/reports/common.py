@@ -58,14 +58,18 @@ class ScreenedFilm:
 
     @property
     def screened(self) -> bool:
-        return self.prediction is not None
+        return self.prediction is not None and self.prediction.screened
 
 
 # -- anatomy ---------------------------------------------------------------------------------------
 def film_anatomy(item: ScreenedFilm) -> str | None:
-    """The caller's anatomy if given, else `core.anatomy.anatomy_of(film)`; None when unknown."""
+    """The caller's anatomy if given, else what the screening decided (the picture check), else the
+    tags (`core.anatomy.anatomy_of(film)`); None when unknown."""
     if item.anatomy:
         return item.anatomy
+    pred = item.prediction
+    if pred is not None and pred.eligibility.anatomy:
+        return pred.eligibility.anatomy.replace("_", " ")
     try:
         return anatomy_of(item.film)
     except Exception as e:  # an anatomy guess must never stop a report

@@ -62,6 +62,11 @@ CODE_SCORE = ("LOWBMD-SCORE", "Low bone mineral density score")
 CODE_RESULT = ("LOWBMD-RESULT", "Low bone mineral density screening result")
 CODE_SUSPECTED = ("LOWBMD-SUSP", "Low bone density suspected")
 CODE_NOT_SUSPECTED = ("LOWBMD-NOTSUSP", "Low bone density not suspected")
+CODE_NOT_EVALUATED = ("LOWBMD-NOTEVAL", "Not evaluated: the film is outside what the model was validated for")
+CODE_INFO_ONLY = ("LOWBMD-INFO", "Score for information only: not validated for this film")
+CODE_BASIS = ("SCORE-BASIS", "Score basis")
+CODE_BASIS_IMAGE = ("BASIS-IMAGE", "Image alone")
+CODE_BASIS_COMBINED = ("BASIS-COMBINED", "Image combined with age and sex")
 CODE_FINDING = ("LOWBMD", "Low bone mineral density")
 CODE_TOP_CLASS = ("TOPCLASS", "Most probable class")
 PROBABILITY_PREFIX = "Probability of "
@@ -173,7 +178,10 @@ def _finding_sites(film: Film, anatomy: str | None) -> list[Any] | None:
 
 def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleConfig | None = None,
                    *, anatomy: str | None = None) -> Any:
-    """The Comprehensive SR (TID 1500) dataset for one screened film (not written)."""
+    """The Comprehensive SR (TID 1500) dataset for one film's result (not written).
+
+    A film that was not screened gets a result "not evaluated" with the reason and no measurements; a
+    score that was not validated for the film gets "for information only", never "suspected"."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -187,31 +195,44 @@ def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleCo
     if cfg is not None and cfg.sha256 and model.sha256 and cfg.sha256 != model.sha256:
         log.warning("%s: the bundle given differs from the model that screened the film; the SR names the latter",
                     film.display_name)
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=model.name,
-        version=model.version,
-        parameters=[
-            f"threshold={prediction.threshold:g}",
-            f"threshold goal={prediction.threshold_goal}",
-            f"weights sha256={model.sha256}",
-            f"architecture={model.architecture}",
-        ],
-    )
+    parameters = [f"weights sha256={model.sha256}", f"architecture={model.architecture}"]
+    if prediction.threshold is not None:
+        parameters = [f"threshold={prediction.threshold:g}", f"threshold goal={prediction.threshold_goal}", *parameters]
+    algorithm = hd.sr.AlgorithmIdentification(name=model.name, version=model.version, parameters=parameters)
     unit = codes.UCUM.NoUnits
-    class_codes = _class_code_values(prediction.class_names, "P-")
-    measurements = [
-        hd.sr.Measurement(name=_code(class_codes[c], PROBABILITY_PREFIX + c),
-                          value=float(prediction.probabilities.get(c, 0.0)), unit=unit)
-        for c in prediction.class_names
-    ]
-    measurements.append(hd.sr.Measurement(name=_code(*CODE_SCORE), value=float(prediction.low_bmd_score), unit=unit))
-    decision = CODE_SUSPECTED if prediction.decision == Decision.POSITIVE else CODE_NOT_SUSPECTED
-    top_codes = _class_code_values(prediction.class_names, "C-")
-    evaluations = [
-        hd.sr.QualitativeEvaluation(name=_code(*CODE_RESULT), value=_code(*decision)),
-        hd.sr.QualitativeEvaluation(name=_code(*CODE_TOP_CLASS),
-                                    value=_code(top_codes[prediction.predicted_class], prediction.predicted_class)),
-    ]
+    measurements: list[Any] = []
+    comments: list[str] = []
+    if not prediction.screened:  # nothing was measured: say so, and why
+        evaluations = [hd.sr.QualitativeEvaluation(name=_code(*CODE_RESULT), value=_code(*CODE_NOT_EVALUATED))]
+        comments.append(f"Not screened: {prediction.not_screened_reason}")
+        anatomy = None
+    else:
+        class_codes = _class_code_values(prediction.class_names, "P-")
+        probs = prediction.probabilities or {}
+        measurements = [
+            hd.sr.Measurement(name=_code(class_codes[c], PROBABILITY_PREFIX + c), value=float(probs.get(c, 0.0)), unit=unit)
+            for c in prediction.class_names
+        ]
+        measurements.append(hd.sr.Measurement(name=_code(*CODE_SCORE), value=float(prediction.low_bmd_score), unit=unit))
+        if not prediction.validated:
+            result = CODE_INFO_ONLY
+        else:
+            result = CODE_SUSPECTED if prediction.decision == Decision.POSITIVE else CODE_NOT_SUSPECTED
+        basis = CODE_BASIS_COMBINED if prediction.score_basis == "combined" else CODE_BASIS_IMAGE
+        top_codes = _class_code_values(prediction.class_names, "C-")
+        evaluations = [
+            hd.sr.QualitativeEvaluation(name=_code(*CODE_RESULT), value=_code(*result)),
+            hd.sr.QualitativeEvaluation(name=_code(*CODE_BASIS), value=_code(*basis)),
+            hd.sr.QualitativeEvaluation(name=_code(*CODE_TOP_CLASS),
+                                        value=_code(top_codes[str(prediction.predicted_class)], str(prediction.predicted_class))),
+        ]
+        if prediction.reliability:
+            comments.append(prediction.reliability)
+        inputs = prediction.clinical
+        used = [f"{what} {v.value if not isinstance(v.value, float) else round(v.value, 1)} ({v.source})"
+                for what, v in (("age", inputs.age), ("sex", inputs.sex), ("weight kg", inputs.weight)) if v is not None]
+        if used and prediction.score_basis == "combined":
+            comments.append("Clinical inputs used: " + "; ".join(used))
     source_images = None
     if is_image:
         source_images = [hd.sr.SourceImageForMeasurementGroup(referenced_sop_class_uid=ref.SOPClassUID,
@@ -225,6 +246,9 @@ def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleCo
         qualitative_evaluations=evaluations,
         source_images=source_images,
     )
+    for text in comments:  # free-text comments (DCM 121106) inside the measurement group
+        group[0].ContentSequence.append(hd.sr.TextContentItem(
+            name=codes.DCM.Comment, value=text[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -364,7 +388,7 @@ def build_dicom_sc(film: Film, prediction: Prediction) -> Any:
 
 def write_dicom_sc(film: Film, prediction: Prediction, out_path: str | os.PathLike[str], force: bool = False) -> Path:
     """Write a Secondary Capture of the film with heatmap and 'NOT FOR DIAGNOSTIC USE' burned in."""
-    if prediction is None:
+    if prediction is None or not prediction.screened:
         raise ReportError(f"{film.display_name}: not screened, so there is no heatmap for a secondary capture")
     try:
         sc = build_dicom_sc(film, prediction)
@@ -390,10 +414,10 @@ def write_dicom_outputs(items: list[ScreenedFilm], out_dir: str | os.PathLike[st
     jobs: list[tuple[Any, str, Path]] = []
     for it in items:
         if it.prediction is None:
-            log.info("%s: not screened; no DICOM outputs", it.film.display_name)
+            log.info("%s: could not be read; no DICOM outputs", it.film.display_name)
             continue
         stem = safe_filename_part(it.film.path.stem, "film")
-        for kind, wanted in (("SR", sr), ("SC", sc)):
+        for kind, wanted in (("SR", sr), ("SC", sc and it.prediction.screened)):  # no heatmap: no SC
             if wanted:
                 jobs.append((it, kind, unique_path(out / f"{stem}_{kind}.dcm", taken)))
     if not force:

@@ -53,7 +53,7 @@ def film_pictures(film: Film, prediction: Prediction | None, *, max_side: int | 
     notes: list[str] = []
     shape = _target_shape(film, max_side)
     display = _resize(to_uint8(render(film)), shape)
-    if prediction is None:
+    if prediction is None or not prediction.screened:  # no result, no heatmap
         return FilmPictures(display, None)
     cam = prediction.cam
     if cam is None:

@@ -2,16 +2,20 @@
 
 The rule (`combine_patient`), written out so that a reader of the report can check it by hand:
 
-1. Films that could not be screened are listed but take no part.
+1. Films that were not screened (unreadable, or ruled out by the eligibility checks) are listed
+   but take no part.
 2. The screened films are grouped by anatomy ("knee", "spine"; films whose anatomy is not known
    form one more group, "unspecified").
 3. Per anatomy, the score is the **mean** of that anatomy's films' low-bone-density scores
-   (several views of one site are several looks at the same bone).
-4. The patient score is the **maximum** over the anatomies (low density at any one site is
-   reason enough to refer: DXA, too, reports the lowest site).
-5. The patient result is "low bone density suspected" when the patient score is at or above the
-   model's threshold (the same `score >= threshold` rule as for a single film), else "not
-   suspected", which never rules low bone density out.
+   (several views of one site are several looks at the same bone), each film on the same score
+   basis (the combined image + age/sex score when the films have it, else the image score) and so
+   compared with that score's threshold.
+4. Only anatomies whose score was **validated** (its cross-validated ROC-AUC confidence interval
+   excludes chance) decide; the others are shown for information only.
+5. The patient result is "low bone density suspected" when any deciding anatomy's mean is at or
+   above its threshold (low density at any one site is reason enough to refer: DXA, too, reports
+   the lowest site), else "not suspected", which never rules low bone density out. When no
+   anatomy may decide, there is no patient result.
 
 Because of step 3 a single film above the threshold can be outvoted by other films *of the same
 anatomy*; the result then carries a warning that says so, and the per-film results stay visible.
@@ -26,13 +30,16 @@ from ..scoring import Decision, decide, decision_text, is_low_bmd
 
 UNSPECIFIED = "unspecified"
 ANATOMY_ORDER = ("knee", "spine")
+IMAGE, COMBINED = "image", "combined"
 
 RULE_TEXT = (
     "Patient result: for each anatomy (knee, spine; films of unknown anatomy form an 'unspecified' "
-    "group) the mean of its films' low-BMD scores; the patient score is the highest of these means; "
-    "low bone density is suspected when that score is at or above the model's threshold. "
-    "Films that could not be screened take no part."
+    "group) the mean of its films' low-BMD scores, compared with that score's threshold; only anatomies "
+    "whose score was validated decide; low bone density is suspected when any deciding anatomy is at or "
+    "above its threshold. Films that were not screened take no part."
 )
+NO_VALIDATED_RESULT = ("No patient result: the scores of this patient's films were not validated for their "
+                       "anatomy and are shown for information only")
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,10 @@ class FilmResult:
     label: str  # how the report names the film ("Film 2", a file name)
     anatomy: str | None  # "knee", "spine", or None (unknown)
     low_bmd_score: float | None  # None: not screened
-    threshold: float | None = None  # the model's operating threshold for this film
+    threshold: float | None = None  # the operating threshold of the film's deciding score
     error: str = ""  # why it was not screened
+    validated: bool = True  # the film's deciding score was validated for its anatomy
+    basis: str = IMAGE  # "image" or "combined"
 
     @property
     def screened(self) -> bool:
@@ -62,20 +71,31 @@ class AnatomyResult:
     score: float  # mean of the films' low-BMD scores
     film_labels: tuple[str, ...]
     film_scores: tuple[float, ...]
+    threshold: float = 0.5
+    validated: bool = True  # may decide the patient result
+    basis: str = IMAGE
 
     @property
     def n_films(self) -> int:
         return len(self.film_labels)
 
+    @property
+    def positive(self) -> bool:
+        return is_low_bmd(self.score, self.threshold)
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.threshold
+
 
 @dataclass(frozen=True)
 class PatientResult:
-    """The combined result. `decision` is None when no film of the patient could be screened."""
+    """The combined result. `decision` is None when no film of the patient may decide it."""
 
     score: float | None
     threshold: float | None
-    decision: Decision | None  # POSITIVE / NEGATIVE, or None when no film could be screened
-    deciding_anatomy: str | None  # the anatomy whose mean is the patient score
+    decision: Decision | None  # POSITIVE / NEGATIVE, or None when no validated film was screened
+    deciding_anatomy: str | None  # the anatomy whose mean decides (see the rule)
     anatomies: tuple[AnatomyResult, ...]
     films: tuple[FilmResult, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
@@ -88,6 +108,8 @@ class PatientResult:
     @property
     def decision_text(self) -> str:
         if self.decision is None:
+            if self.anatomies:
+                return NO_VALIDATED_RESULT
             return "No result: none of this patient's films could be screened"
         return decision_text(self.decision)
 
@@ -112,56 +134,65 @@ def _order(name: str) -> tuple[int, str]:
 def combine_patient(results: Iterable[FilmResult]) -> PatientResult:
     """Combine one patient's film results into the patient result (rule in the module docstring).
 
-    Pure function. Raises ValueError when the screened films carry different thresholds (they
-    were screened by different models or operating points, so their scores cannot be pooled) or a
-    score outside [0, 1].
+    Pure function. Raises ValueError when films pooled for one anatomy carry different thresholds
+    (different models or operating points: their scores cannot be pooled) or a score outside [0, 1].
     """
     films = tuple(results)
     screened = [f for f in films if f.screened]
     warnings: list[str] = []
     not_screened = len(films) - len(screened)
     if not_screened:
-        warnings.append(
-            f"{not_screened} of {len(films)} film(s) could not be screened and take no part in the patient result."
-        )
+        warnings.append(f"{not_screened} of {len(films)} film(s) were not screened and take no part in the patient result.")
     if not screened:
         return PatientResult(None, None, None, None, (), films, tuple(warnings))
+    for f in screened:
+        if not 0.0 <= float(f.low_bmd_score or 0.0) <= 1.0:
+            raise ValueError(f"{f.label}: low-BMD score {f.low_bmd_score} is outside [0, 1]")
 
-    scored = [(f, f.low_bmd_score) for f in screened if f.low_bmd_score is not None]
-    for f, score in scored:
-        if not 0.0 <= score <= 1.0:
-            raise ValueError(f"{f.label}: low-BMD score {score} is outside [0, 1]")
-    thresholds = {f.threshold for f in screened}
-    known = {t for t in thresholds if t is not None}
-    if len(thresholds) != 1 or not known:
-        raise ValueError(
-            "the films were screened at different (or unknown) thresholds "
-            f"{sorted(str(t) for t in thresholds)}: their scores cannot be combined"
-        )
-    threshold = float(known.pop())
-
-    groups: dict[str, list[tuple[str, float]]] = {}
-    for f, score in scored:
-        groups.setdefault(_anatomy_key(f.anatomy), []).append((f.label, float(score)))
-    anatomies = tuple(
-        AnatomyResult(
+    groups: dict[str, list[FilmResult]] = {}
+    for f in screened:
+        groups.setdefault(_anatomy_key(f.anatomy), []).append(f)
+    anatomies = []
+    for name, members in sorted(groups.items(), key=lambda kv: _order(kv[0])):
+        basis = COMBINED if any(f.basis == COMBINED for f in members) else IMAGE
+        pooled = [f for f in members if f.basis == basis]
+        left_out = [f.label for f in members if f.basis != basis]
+        if left_out:
+            warnings.append(f"{', '.join(left_out)} ({name}) had no age/sex and is shown on its own; the {name} result "
+                            "uses the films with the combined score.")
+        thresholds = {f.threshold for f in pooled}
+        if len(thresholds) != 1 or None in thresholds:
+            raise ValueError(
+                f"the {name} films were screened at different (or unknown) thresholds "
+                f"{sorted(str(t) for t in thresholds)}: their scores cannot be combined"
+            )
+        anatomies.append(AnatomyResult(
             anatomy=name,
-            score=sum(score for _, score in members) / len(members),
-            film_labels=tuple(label for label, _ in members),
-            film_scores=tuple(score for _, score in members),
-        )
-        for name, members in sorted(groups.items(), key=lambda kv: _order(kv[0]))
-    )
-    deciding = max(anatomies, key=lambda a: a.score)  # ties: the first in knee, spine, ... order
-    decision = decide(deciding.score, threshold)
+            score=sum(float(f.low_bmd_score or 0.0) for f in pooled) / len(pooled),
+            film_labels=tuple(f.label for f in pooled),
+            film_scores=tuple(float(f.low_bmd_score or 0.0) for f in pooled),
+            threshold=float(thresholds.pop() or 0.0),
+            validated=all(f.validated for f in pooled),
+            basis=basis,
+        ))
 
     if UNSPECIFIED in groups:
         warnings.append(
             f"{len(groups[UNSPECIFIED])} film(s) of unrecognised anatomy were pooled as 'unspecified'; "
             "check that they are knee or spine radiographs."
         )
+    info_only = [a.anatomy for a in anatomies if not a.validated]
+    if info_only:
+        warnings.append(f"Scores of {', '.join(info_only)} films were not validated: shown for information only, "
+                        "they do not decide the patient result.")
+    deciding_set = [a for a in anatomies if a.validated]
+    if not deciding_set:
+        return PatientResult(None, None, None, None, tuple(anatomies), films, tuple(warnings))
+    positives = [a for a in deciding_set if a.positive]
+    deciding = max(positives or deciding_set, key=lambda a: a.margin)  # ties: the first in knee, spine order
+    decision = decide(deciding.score, deciding.threshold)
     if decision == Decision.NEGATIVE:
-        above = [f.label for f in screened if f.positive]
+        above = [f.label for f in screened if f.positive and f.validated]
         if above:
             warnings.append(
                 f"{', '.join(above)} scored at or above the threshold on its own, but the mean for its "
@@ -169,10 +200,10 @@ def combine_patient(results: Iterable[FilmResult]) -> PatientResult:
             )
     return PatientResult(
         score=deciding.score,
-        threshold=threshold,
+        threshold=deciding.threshold,
         decision=decision,
         deciding_anatomy=deciding.anatomy,
-        anatomies=anatomies,
+        anatomies=tuple(anatomies),
         films=films,
         warnings=tuple(warnings),
     )
@@ -183,8 +214,10 @@ def film_results(labels: Sequence[str], anatomies: Sequence[str | None], items: 
     out = []
     for label, anatomy, item in zip(labels, anatomies, items, strict=False):
         pred = getattr(item, "prediction", None)
-        if pred is None:
-            out.append(FilmResult(label, anatomy, None, None, getattr(item, "error", "") or "not screened"))
+        if pred is None or not pred.screened:
+            reason = getattr(item, "error", "") or (pred.not_screened_reason if pred is not None else "") or "not screened"
+            out.append(FilmResult(label, anatomy, None, None, reason))
         else:
-            out.append(FilmResult(label, anatomy, float(pred.low_bmd_score), float(pred.threshold)))
+            out.append(FilmResult(label, pred.anatomy or anatomy, float(pred.low_bmd_score), float(pred.threshold),
+                                  validated=pred.validated, basis=pred.score_basis or IMAGE))
     return out

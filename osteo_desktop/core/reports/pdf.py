@@ -71,7 +71,12 @@ class _Layout:
         from reportlab.platypus import Paragraph, Spacer
 
         st, c = self.st, self.c
-        out = [Paragraph(escaped(c.title), st["title"]), Paragraph(escaped(c.subtitle), st["muted"]), Spacer(1, 6)]
+        out: list[Any] = []
+        if c.clinic:
+            out.append(Paragraph(escaped(c.clinic[0]), st["bold"]))
+            out += [Paragraph(escaped(line), st["muted"]) for line in c.clinic[1:]]
+            out.append(Spacer(1, 6))
+        out += [Paragraph(escaped(c.title), st["title"]), Paragraph(escaped(c.subtitle), st["muted"]), Spacer(1, 6)]
         out.append(boxed([Paragraph(f"<b>Intended use.</b> {escaped(c.intended_use)}", st["base"])],
                           self.width, "#B08900", "#FFF8DC"))
         return out
@@ -95,10 +100,10 @@ class _Layout:
         inner: list[Any] = [
             Paragraph(f'<font color="{colour}">{escaped(r.decision_text)}</font>', st["decision"]),
         ]
-        if r.summary and r.threshold is not None:
+        if r.anatomies:
             inner.append(Paragraph(escaped(r.summary), st["base"]))
             inner.append(Spacer(1, 4))
-            head = [Paragraph(f"<b>{h}</b>", st["small"]) for h in ("Anatomy", "Films", "Film scores", "Mean score", "")]
+            head = [Paragraph(f"<b>{h}</b>", st["small"]) for h in ("Anatomy", "Films", "Film scores", "Mean / threshold", "")]
             rows: list[list[Any]] = [head]
             bar_w = 90.0
             for a in r.anatomies:
@@ -107,7 +112,7 @@ class _Layout:
                     Paragraph(escaped(a.films), st["small"]),
                     Paragraph(escaped(a.film_scores), st["small"]),
                     Paragraph(f"<b>{a.mean}</b>", st["small"]),
-                    bar(a.score, bar_w, r.threshold, score_bar_colour(a.score, r.threshold)),
+                    bar(a.score, bar_w, a.threshold, score_bar_colour(a.score, a.threshold, validated=a.validated)),
                 ])
             w = self.width - 14
             t = Table(rows, colWidths=[0.17 * w, 0.24 * w, 0.24 * w, 0.13 * w, 0.22 * w], hAlign="LEFT")
@@ -118,6 +123,10 @@ class _Layout:
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
             ]))
             inner.append(t)
+        if r.not_screened:
+            inner.append(Spacer(1, 3))
+            inner.append(Paragraph("<b>Not screened</b> (take no part in the result):", st["small"]))
+            inner += [Paragraph(f"{escaped(label)}: {escaped(reason)}", st["small"]) for label, reason in r.not_screened]
         inner.append(Spacer(1, 3))
         inner.append(Paragraph(f"<b>Rule.</b> {escaped(r.rule)}", st["muted"]))
         inner += [self.warning(w) for w in r.warnings]
@@ -136,7 +145,8 @@ class _Layout:
                 Paragraph(escaped(s.anatomy), st["small"]),
                 Paragraph(escaped(s.view), st["small"]),
                 Paragraph(escaped(s.score), st["small"]),
-                Paragraph(f'<font color="{decision_colour(s.decision)}">{escaped(s.result)}</font>', st["small"]),
+                Paragraph(f'<font color="{decision_colour(s.decision, validated=s.validated)}">{escaped(s.result)}</font>',
+                          st["small"]),
             ])
         w = self.width
         t = Table(rows, colWidths=[0.25 * w, 0.12 * w, 0.11 * w, 0.19 * w, 0.33 * w], hAlign="LEFT", repeatRows=1)
@@ -158,7 +168,21 @@ class _Layout:
         out: list[Any] = [Paragraph("Model", st["h2"]), kv_table(m.pairs, self.width, st)]
         out += [self.warning(w) for w in m.warnings]
         out.append(Paragraph("Validation metrics (from the model bundle)", st["subhead"]))
-        if m.metric_table is not None:
+        if m.score_table is not None:
+            cells = [[Paragraph(escaped(c), st["label"] if i == 0 else st["small"]) for c in r] for i, r in enumerate(m.score_table)]
+            widths = [0.09, 0.16, 0.22, 0.12, 0.12, 0.10, 0.19]
+            t = Table(cells, colWidths=[w * self.width for w in widths], hAlign="LEFT", repeatRows=1)
+            t.setStyle(TableStyle([
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#DDDDDD")),
+            ]))
+            out += [t, Paragraph(escaped(m.score_note), st["muted"])]
+            if m.guard_text:
+                out.append(Paragraph(escaped(m.guard_text), st["muted"]))
+        elif m.metric_table is not None:
             cells = [[Paragraph(escaped(c), st["label"] if i == 0 else st["base"]) for c in r] for i, r in enumerate(m.metric_table)]
             widths = [0.12, 0.16, 0.24, 0.16, 0.16, 0.16]
             t = Table(cells, colWidths=[w * self.width for w in widths], hAlign="LEFT")
@@ -216,9 +240,9 @@ class _Layout:
             rows.append([Paragraph(escaped(c.label), st["small"]), Paragraph(escaped(pct(c.probability)), st["small"]),
                          bar(c.probability, bar_w)])
         rows.append([
-            Paragraph("<b>Low-BMD score</b>", st["small"]),
+            Paragraph(f"<b>Low-BMD score</b> ({escaped(res.basis)})" if res.basis else "<b>Low-BMD score</b>", st["small"]),
             Paragraph(f"<b>{escaped(score_text(res.score))}</b>", st["small"]),
-            bar(res.score, bar_w, res.threshold, score_bar_colour(res.score, res.threshold)),
+            bar(res.score, bar_w, res.threshold, score_bar_colour(res.score, res.threshold, validated=res.validated)),
         ])
         w = self.width
         t = Table(rows, colWidths=[0.40 * w, 0.15 * w, bar_w + 10], hAlign="LEFT")
@@ -230,8 +254,14 @@ class _Layout:
             ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
             ("LEFTPADDING", (0, 0), (-1, -1), 3),
         ]))
-        return [t, Paragraph(escaped(res.comparison), st["small"]),
-                Paragraph(f'<font color="{decision_colour(res.decision)}"><b>{escaped(res.decision_text)}</b></font>', st["base"])]
+        out: list[Any] = [t, Paragraph(escaped(f"{res.explanation}. {res.comparison}"), st["small"])]
+        if res.inputs:
+            out.append(Paragraph(escaped(res.inputs), st["small"]))
+        colour = decision_colour(res.decision, validated=res.validated)
+        out.append(Paragraph(f'<font color="{colour}"><b>{escaped(res.decision_text)}</b></font>', st["base"]))
+        if res.reliability:
+            out.append(Paragraph(escaped(res.reliability), st["small"] if res.validated else st["warn"]))
+        return out
 
     def film_section(self, f: FilmSection) -> list[Any]:
         from reportlab.platypus import CondPageBreak, KeepTogether, Paragraph, Spacer
@@ -295,6 +325,7 @@ def build_report_pdf(
     page_size: str = "A4",
     salt: bytes | str | None = None,
     generated_at: _dt.datetime | None = None,
+    clinic: Sequence[str] = (),
 ) -> bytes:
     """The PDF bytes of one patient's report (all `items` must share `Film.patient_key`)."""
     from reportlab.lib.pagesizes import A4, LETTER
@@ -307,7 +338,7 @@ def build_report_pdf(
     size = sizes.get(str(page_size).strip().upper())
     if size is None:
         raise ReportError(f"unknown page size {page_size!r}: use A4 or Letter")
-    content = build_content(items, bundle=bundle, anonymize=anonymize, salt=salt, generated_at=generated_at)
+    content = build_content(items, bundle=bundle, anonymize=anonymize, salt=salt, generated_at=generated_at, clinic=clinic)
     setup_fonts()
     margin = 16 * mm
     layout = _Layout(content, width=size[0] - 2 * margin, height=size[1] - 2 * margin)
@@ -332,13 +363,14 @@ def write_report_for_patient(
     page_size: str = "A4",
     salt: bytes | str | None = None,
     generated_at: _dt.datetime | None = None,
+    clinic: Sequence[str] = (),
 ) -> Path:
     """Write one patient's report to `out_path` (atomic; refuses to overwrite unless `force`)."""
     target = Path(out_path)
     if not force and target.exists():
         raise ReportExistsError(target)
     data = build_report_pdf(items, bundle=bundle, anonymize=anonymize, page_size=page_size, salt=salt,
-                            generated_at=generated_at)
+                            generated_at=generated_at, clinic=clinic)
     path = write_new_file(target, data, force=force)
     log.info("wrote report %s (%d film(s), %d bytes)", path.name if anonymize else path, len(items), len(data))
     return path
@@ -354,6 +386,7 @@ def write_patient_reports(
     page_size: str = "A4",
     salt: bytes | str | None = None,
     generated_at: _dt.datetime | None = None,
+    clinic: Sequence[str] = (),
 ) -> list[Path]:
     """One PDF per patient in `out_dir` (named by `report_filename`); returns the paths in batch order.
 
@@ -373,6 +406,6 @@ def write_patient_reports(
     generated_at = generated_at or _dt.datetime.now().astimezone()
     return [
         write_report_for_patient(g, t, bundle=bundle, anonymize=anonymize, force=force, page_size=page_size,
-                                 salt=salt, generated_at=generated_at)
+                                 salt=salt, generated_at=generated_at, clinic=clinic)
         for g, t in zip(groups, targets, strict=True)
     ]

@@ -22,7 +22,8 @@ from ..errors import ReportError
 from ..film import Film
 from ..inference import ModelInfo
 from ..overlay import ATTENTION_LABEL
-from ..scoring import Decision, relation_text
+from ..score_bases import BASIS_WORDS, CLINICAL, COMBINED, IMAGE, ScoreBook
+from ..scoring import SCORE_EXPLANATION, Decision, relation_text
 from .anonymise import Scrubber, header_label, patient_label
 from .common import ScreenedFilm, film_anatomy, format_age, format_date, format_person_name, format_sex
 from .images import FilmPictures, film_pictures
@@ -195,11 +196,13 @@ class PatientSection:
 
 @dataclass(frozen=True)
 class AnatomyRow:
-    anatomy: str  # "knee (decides)"
+    anatomy: str  # "knee (decides)", "knee (for information only)"
     films: str
     film_scores: str
     mean: str
     score: float
+    threshold: float = 0.5
+    validated: bool = True
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class ResultSection:
     anatomies: list[AnatomyRow]
     rule: str
     warnings: list[str]
+    not_screened: list[tuple[str, str]] = field(default_factory=list)  # (film label, reason)
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ class SummaryRow:
     score: str
     result: str
     decision: Decision
+    validated: bool = True
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,9 @@ class ModelSection:
     metric_note: str  # under the table
     metric_rows: list[tuple[str, str]]  # any other layout of metrics
     missing: str  # when the bundle records no metrics
+    score_table: list[list[str]] | None = None  # format 2: per anatomy, the image/clinical/combined scores
+    score_note: str = ""
+    guard_text: str = ""  # what the picture check was validated to do
 
 
 @dataclass(frozen=True)
@@ -251,6 +259,11 @@ class FilmResult:
     comparison: str  # "Score 0.450 is below the threshold 0.500 (goal)."
     decision: Decision
     decision_text: str
+    validated: bool = True
+    reliability: str = ""  # validated / for information only, in words
+    basis: str = ""  # "the image alone" / "the image combined with age and sex"
+    explanation: str = SCORE_EXPLANATION
+    inputs: str = ""  # the clinical inputs used and where they came from
 
 
 @dataclass(frozen=True)
@@ -267,6 +280,7 @@ class FilmSection:
 
 @dataclass(frozen=True)
 class ReportContent:
+    clinic: tuple[str, ...]  # the clinic's name and address lines, printed at the top (may be empty)
     title: str
     subtitle: str
     intended_use: str
@@ -305,8 +319,9 @@ class _Content:
         self.anonymize = anonymize
         self.label = label
         self.scrub = Scrubber(entries, anonymize)
-        self.preds = [e.item.prediction for e in entries if e.item.prediction is not None]
-        self.model: ModelInfo | None = self.preds[0].model if self.preds else None
+        all_preds = [e.item.prediction for e in entries if e.item.prediction is not None]
+        self.preds = [p for p in all_preds if p.screened]
+        self.model: ModelInfo | None = all_preds[0].model if all_preds else None
 
     def patient(self) -> PatientSection:
         ids = [e.film.ids for e in self.entries]
@@ -325,6 +340,7 @@ class _Content:
                 ("Study date", ", ".join(format_date(d) for d in distinct(i.study_date for i in ids))),
                 ("Institution", ", ".join(distinct(i.institution for i in ids))),
             ]
+        pairs += self.clinical_pairs()
         warnings = []
         names = distinct(format_person_name(i.patient_name) for i in ids)
         births = distinct(i.patient_birth_date for i in ids)
@@ -333,17 +349,41 @@ class _Content:
             warnings.append(NAME_MISMATCH)
         return PatientSection(pairs, ANONYMISED_NOTE if self.anonymize else "", warnings)
 
+    def clinical_pairs(self) -> list[tuple[str, str]]:
+        """Age/sex/weight the model used (with where each came from), when any film used them."""
+        inputs = [p.clinical for p in self.preds]
+        out: list[tuple[str, str]] = []
+        for label, attr in (("Age used", "age"), ("Sex used", "sex"), ("Weight used", "weight")):
+            values = distinct(_clinical_text(getattr(c, attr), attr) for c in inputs)
+            if values:
+                out.append((label, "; ".join(values)))
+        osts = distinct(f"{c.ost_index:.1f}" for c in inputs if c.ost_index is not None)
+        if osts:
+            out.append(("OST index", ", ".join(osts) + " = 0.2 x (weight - age); a reference risk score, below -1 "
+                        "suggests increased risk"))
+        return out
+
     def result(self, r: PatientResult) -> ResultSection:
-        summary, rows = "", []
+        summary = ""
         if r.score is not None and r.threshold is not None:
-            summary = (f"Patient low-BMD score {score_text(r.score)} ({r.deciding_anatomy} mean) is "
-                       f"{relation_text(r.score, r.threshold)} the threshold {score_text(r.threshold)}. "
-                       f"{r.n_screened} of {len(r.films)} film(s) screened.")
-            rows = [AnatomyRow(a.anatomy + (" (decides)" if a.anatomy == r.deciding_anatomy else ""),
-                               ", ".join(a.film_labels), ", ".join(score_text(s) for s in a.film_scores),
-                               score_text(a.score), a.score) for a in r.anatomies]
+            summary = (f"Patient result from the {r.deciding_anatomy} films: mean low-BMD score {score_text(r.score)} is "
+                       f"{relation_text(r.score, r.threshold)} the threshold {score_text(r.threshold)}. ")
+        elif r.anatomies:
+            summary = "No validated score for these films: the scores below are for information only. "
+        if r.anatomies:
+            summary += f"{r.n_screened} of {len(r.films)} film(s) screened."
+
+        def tag(a: Any) -> str:
+            if not a.validated:
+                return " (for information only)"
+            return " (decides)" if a.anatomy == r.deciding_anatomy else ""
+
+        rows = [AnatomyRow(a.anatomy + tag(a), ", ".join(a.film_labels), ", ".join(score_text(s) for s in a.film_scores),
+                           f"{score_text(a.score)} / {score_text(a.threshold)}", a.score, a.threshold, a.validated)
+                for a in r.anatomies]
+        not_screened = [(f.label, self.scrub(f.error or "no reason given")) for f in r.not_screened]
         return ResultSection(r.decision, r.decision_text, summary, r.threshold, rows, r.rule + BAR_NOTE,
-                             [self.scrub(w) for w in r.warnings])
+                             [self.scrub(w) for w in r.warnings], not_screened)
 
     def summary(self) -> list[SummaryRow]:
         rows = []
@@ -351,13 +391,15 @@ class _Content:
             ids, pred = e.film.ids, e.item.prediction
             name = e.label if self.anonymize else f"{e.label}: {e.film.display_name}"
             view = " / ".join(x for x in (ids.view_position, ids.laterality) if x) or "—"
-            if pred is None:
+            if pred is None or not pred.screened:
+                reason = e.item.error or (pred.not_screened_reason if pred is not None else "") or "no reason given"
                 rows.append(SummaryRow(name, e.anatomy or "unspecified", view, "—",
-                                       "Not screened: " + self.scrub(e.item.error or "no reason given"), Decision.NOT_SCREENED))
+                                       "Not screened: " + self.scrub(reason), Decision.NOT_SCREENED))
             else:
+                basis = " (image + age/sex)" if pred.score_basis == COMBINED else " (image)"
                 rows.append(SummaryRow(name, e.anatomy or "unspecified", view,
-                                       f"{score_text(pred.low_bmd_score)} (threshold {score_text(pred.threshold)})",
-                                       pred.decision_text, pred.decision))
+                                       f"{score_text(pred.low_bmd_score)}{basis}, threshold {score_text(pred.threshold)}",
+                                       pred.decision_text, pred.decision, pred.validated))
         return rows
 
     def model_section(self) -> ModelSection:
@@ -387,7 +429,13 @@ class _Content:
         if table is not None and metrics.get("evaluation"):
             note = (str(metrics["evaluation"]) + ". Sensitivity and specificity at the operating point. "
                     "Age-only AUC: age alone used as the score (where ages are known).")
-        return ModelSection(pairs, warnings, table, note, rows, "" if (table or rows) else NO_METRICS)
+        scores, score_note, guard = None, "", ""
+        if cfg is not None and isinstance(cfg.extra.get("screening"), dict):
+            scores, score_note = score_table(cfg)
+            table, note, rows = None, "", []
+            guard = guard_text(cfg.extra.get("guard"))
+        return ModelSection(pairs, warnings, table, note, rows, "" if (table or rows or scores) else NO_METRICS,
+                            scores, score_note, guard)
 
     def film(self, e: FilmEntry) -> FilmSection:
         from ..display import choose_display
@@ -412,29 +460,106 @@ class _Content:
                 window = choose_display(film).description
             except Exception:  # a caption must not stop the report
                 window = ""
+        screened = pred is not None and pred.screened
         if pictures is not None and pictures.overlay is not None:
             overlay_caption = f"Grad-CAM heatmap: {ATTENTION_LABEL}, not a lesion"
-        elif pred is None:
+        elif not screened:
             overlay_caption = "Not screened: no heatmap."
         else:
             overlay_caption = "No heatmap for this film (Grad-CAM off)."
         result, not_screened = None, ""
-        if pred is None:
-            not_screened = self.scrub(e.item.error or "no reason given")
-        else:
+        if pred is not None:
             warnings += list(pred.warnings)
-            low = set(self.config.low_bmd_classes) if self.config is not None else set()
-            classes = [ClassRow(c + (" (low BMD)" if c in low else "") + (" — most probable" if c == pred.predicted_class else ""),
-                                float(pred.probabilities.get(c, 0.0))) for c in pred.class_names]
-            comparison = (f"Score {score_text(pred.low_bmd_score)} is {relation_text(pred.low_bmd_score, pred.threshold)} "
-                          f"the threshold {score_text(pred.threshold)} ({pred.threshold_goal}).")
-            result = FilmResult(classes, pred.low_bmd_score, pred.threshold, comparison, pred.decision, pred.decision_text)
+        if pred is None or not pred.screened:
+            not_screened = self.scrub(e.item.error or (pred.not_screened_reason if pred is not None else "") or "no reason given")
+        else:
+            result = self.film_result(pred)
         return FilmSection(heading, pairs, pictures, "Film as displayed" + (f" ({window})" if window else ""),
                            overlay_caption, result, not_screened, [self.scrub(w) for w in distinct(warnings)])
 
 
+    def film_result(self, pred: Any) -> FilmResult:
+        low = set(self.config.low_bmd_classes) if self.config is not None else set()
+        probs = pred.probabilities or {}
+        classes = [ClassRow(c + (" (low BMD)" if c in low else "") + (" — most probable" if c == pred.predicted_class else ""),
+                            float(probs.get(c, 0.0))) for c in pred.class_names]
+        comparison = (f"Score {score_text(pred.low_bmd_score)} is {relation_text(pred.low_bmd_score, pred.threshold)} "
+                      f"the threshold {score_text(pred.threshold)} ({pred.threshold_goal}).")
+        scores = pred.scores
+        basis = BASIS_WORDS.get(pred.score_basis or IMAGE, "")
+        inputs = ""
+        if scores is not None and pred.score_basis == COMBINED:
+            c = pred.clinical
+            inputs = (f"Image score {score_text(scores.image)} combined with "
+                      f"{_clinical_text(c.age, 'age')} and {_clinical_text(c.sex, 'sex')}.")
+            if scores.clinical is not None:
+                inputs += f" Age and sex alone would give {score_text(scores.clinical)}."
+        return FilmResult(classes, pred.low_bmd_score, pred.threshold, comparison, pred.decision, pred.decision_text,
+                          pred.validated, self.scrub(pred.reliability), basis, SCORE_EXPLANATION, inputs)
+
+
+def _clinical_text(value: Any, what: str) -> str:
+    """'63 years (DICOM PatientAge)'; '' when the value is unknown."""
+    if value is None:
+        return ""
+    v = value.value
+    if what == "age":
+        text = f"age {v:.0f} years"
+    elif what == "weight":
+        text = f"{v:.0f} kg"
+    else:
+        text = str(v)
+    return f"{text} ({value.source})"
+
+
+SCORE_TABLE_COLUMNS = ("Anatomy", "Score", "Low-BMD AUC (95% CI)", "Sensitivity", "Specificity", "Threshold", "Validated")
+
+
+def score_table(cfg: BundleConfig) -> tuple[list[list[str]], str]:
+    """Format-2 bundles: per anatomy, the clinical-only, image-only and combined scores as validated."""
+    book = ScoreBook.from_config(threshold=cfg.threshold, threshold_goal=cfg.threshold_goal, temperature=cfg.temperature,
+                                 metrics={}, screening=cfg.extra.get("screening"))
+    rows = [list(SCORE_TABLE_COLUMNS)]
+    names = {CLINICAL: "age + sex only", IMAGE: "image only", COMBINED: "image + age + sex"}
+    for anatomy in sorted({a for a, _ in book.specs} - {"overall"}, key=lambda a: (a not in ("knee", "spine"), a)):
+        for basis in (CLINICAL, IMAGE, COMBINED):
+            spec = book.get(anatomy, basis)
+            if spec is None:
+                continue
+            m = spec.metrics
+
+            def num(key: str, m: Any = m) -> str:
+                v = m.get(key)
+                return f"{v:.2f}" if isinstance(v, (int, float)) else "—"
+
+            auc = spec.describe_validation().replace("ROC-AUC ", "").replace("95% CI ", "")
+            rows.append([anatomy, names[basis], auc if spec.auc is not None else "—", num("sensitivity"),
+                         num("specificity"), f"{spec.threshold:.3f}", "yes" if spec.validated else "no: information only"])
+    note = ("Patient-level cross-validation, out-of-fold predictions, 95% CIs by patient bootstrap. A score is validated "
+            "when its AUC interval lies above 0.5 (chance); only validated scores may recommend a referral. "
+            "Sensitivity and specificity at each score's own threshold.")
+    return rows, note
+
+
+def guard_text(guard: Any) -> str:
+    """One sentence on the picture check's validation (per-class recall), when the bundle records it."""
+    if not isinstance(guard, dict):
+        return ""
+    recall = (guard.get("metrics") or {}).get("per_class_recall") or {}
+    parts = []
+    for cls, v in recall.items():
+        value = v.get("value") if isinstance(v, dict) else v
+        if isinstance(value, (int, float)):
+            parts.append(f"{str(cls).replace('_', ' ')} {value:.0%}")
+    if not parts:
+        return "Before any score, a picture check decides whether a film is a knee or spine film like those validated."
+    return ("Before any score, a picture check decides whether a film is a knee or spine film like those validated; "
+            "its recall per class in cross-validation: " + ", ".join(parts) + ".")
+
+
 def build_content(items: Sequence[ScreenedFilm], *, bundle: Bundle | BundleConfig | None, anonymize: bool = False,
-                  salt: bytes | str | None = None, generated_at: _dt.datetime | None = None) -> ReportContent:
+                  salt: bytes | str | None = None, generated_at: _dt.datetime | None = None,
+                  clinic: Sequence[str] = ()) -> ReportContent:
     """What one patient's report says (all `items` must share `Film.patient_key`)."""
     if not items:
         raise ReportError("no films for this report")
@@ -453,6 +578,7 @@ def build_content(items: Sequence[ScreenedFilm], *, bundle: Bundle | BundleConfi
     model_text = f"model {c.model.name} {c.model.version}" if c.model else "no model result"
     when = generated_at.strftime("%Y-%m-%d %H:%M")
     return ReportContent(
+        clinic=tuple(line.strip() for line in clinic if line and line.strip()),
         title=REPORT_TITLE,
         subtitle=f"Generated {generated_at.strftime('%Y-%m-%d %H:%M %Z').strip()} by osteo-desktop {__version__}",
         intended_use=INTENDED_USE,
