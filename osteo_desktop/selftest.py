@@ -337,14 +337,16 @@ def _run_steps(r: SelfTestResult, bundle, device: str, film_path, report_dir) ->
     except OsteoError as e:
         raise StepFailed("screen", str(e)) from e
     _timed(r, "screen", t)
-    probs = list(pred.probabilities.values())
+    if not pred.screened:  # the demo film is a knee film: the picture check must let it through
+        raise StepFailed("screen", f"the demo film was not screened: {pred.not_screened_reason}")
+    probs = list((pred.probabilities or {}).values())
     if not probs or not all(math.isfinite(p) for p in probs) or abs(sum(probs) - 1.0) > 1e-3:
         raise StepFailed("screen", f"the model gave invalid probabilities {pred.probabilities}")
     if pred.cam_status not in ("ok", "empty"):
         raise StepFailed("screen", f"Grad-CAM was not computed (status {pred.cam_status!r})")
     r.device = pred.device  # a CUDA failure falls back to the CPU inside screen()
-    r.result = {"decision": pred.decision, "decision_text": pred.decision_text,
-                "low_bmd_score": round(pred.low_bmd_score, 4), "threshold": pred.threshold,
+    r.result = {"decision": str(pred.decision), "decision_text": pred.decision_text,
+                "low_bmd_score": round(float(pred.low_bmd_score or 0.0), 4), "threshold": pred.threshold,
                 "predicted_class": pred.predicted_class, "gradcam": pred.cam_status,
                 "warnings": list(pred.warnings)}
     r.steps_passed.append("screen")

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.scoring import decision_colour, relation_text, score_bar_colour
+from ..core.scoring import SCORE_EXPLANATION, decision_colour, relation_text, score_bar_colour
 from .theme import ACCENT, ERROR, MUTED, WARN
 from .view_overlays import NO_SIGNAL_TEXT
 
@@ -159,6 +159,14 @@ class ResultsPanel(QWidget):
         f.setBold(True)
         self.decision.setFont(f)
         lay.addWidget(self.decision)
+        self.reason = QLabel("")  # why a film was not screened / how far a score may be trusted
+        self.reason.setWordWrap(True)
+        self.reason.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(self.reason)
+        self.eligibility = QLabel("")
+        self.eligibility.setWordWrap(True)
+        self.eligibility.setStyleSheet(f"color: {MUTED.name()};")
+        lay.addWidget(self.eligibility)
 
         self.result_box = QWidget(body)  # shown only when there is a result
         outer_lay = lay
@@ -172,6 +180,10 @@ class ResultsPanel(QWidget):
         self.score_text = QLabel("—")
         self.score_text.setWordWrap(True)
         lay.addWidget(self.score_text)
+        self.inputs = QLabel("")
+        self.inputs.setWordWrap(True)
+        self.inputs.setStyleSheet(f"color: {MUTED.name()};")
+        lay.addWidget(self.inputs)
 
         lay.addWidget(_section("Class probabilities"))
         self._prob_box = QVBoxLayout()
@@ -203,13 +215,12 @@ class ResultsPanel(QWidget):
         self.cam_status.setStyleSheet(f"color: {MUTED.name()};")
         lay.addWidget(self.cam_status)
 
+        lay = outer_lay
         lay.addWidget(_section("Warnings"))
         self.warnings = QLabel("none")
         self.warnings.setWordWrap(True)
         self.warnings.setTextFormat(Qt.TextFormat.PlainText)
         lay.addWidget(self.warnings)
-
-        lay = outer_lay
         lay.addWidget(_section("Model"))
         self.model = QLabel("—")
         self.model.setWordWrap(True)
@@ -249,6 +260,10 @@ class ResultsPanel(QWidget):
         self.screen_button.setText("Screen")
         self.result_box.setVisible(False)
         self.decision.setText("")
+        self.reason.setText("")
+        self.reason.setVisible(False)
+        self.eligibility.setText("")
+        self.inputs.setText("")
         self.score_bar.set(None, None)
         self.score_text.setText("—")
         for r in self._prob_rows.values():
@@ -301,21 +316,43 @@ class ResultsPanel(QWidget):
 
     def show_prediction(self, pred: Any) -> None:
         self.prediction = pred
-        self.result_box.setVisible(True)
         self._busy(False)
         self.screen_button.setEnabled(True)
         self.screen_button.setText("Screen again")
-        self.status.setText("Screened.")
         # no green anywhere near a result: "not suspected" is not an all-clear (core.scoring's colour rule)
         self.status.setStyleSheet(f"color: {MUTED.name()};")
+        validated = bool(getattr(pred, "validated", True))
+        self.decision.setStyleSheet(f"color: {decision_colour(pred.decision, surface='screen', validated=validated)};")
+        self.eligibility.setText(eligibility_text(pred))
+        self.warnings.setText("\n".join(f"• {w}" for w in pred.warnings) if pred.warnings else "none")
+        self.show_model(pred.model, pred.device)
+        t = pred.timings_ms
+        parts = [f"{k} {v:.0f} ms" for k, v in t.items() if k != "total"]
+        if "total" in t:
+            parts.append(f"total {t['total']:.0f} ms")
+        self.timings.setText("Timings: " + " · ".join(parts) if parts else "")
+        if not pred.screened:  # no score bar, no referral words, no heatmap: the reason
+            self.status.setText("Not screened.")
+            self.result_box.setVisible(False)
+            self.decision.setText("Not screened")
+            self.reason.setText(pred.not_screened_reason)
+            self.reason.setStyleSheet("")
+            self.reason.setVisible(True)
+            return
+        self.status.setText("Screened.")
+        self.result_box.setVisible(True)
         self.decision.setText(pred.decision_text)
-        self.decision.setStyleSheet(f"color: {decision_colour(pred.decision, surface='screen')};")
-        bar = QColor(score_bar_colour(pred.low_bmd_score, pred.threshold, surface="screen"))
+        self.reason.setText(getattr(pred, "reliability", "") or "")
+        self.reason.setStyleSheet("" if validated else f"color: {WARN.name()};")
+        self.reason.setVisible(bool(self.reason.text()))
+        bar = QColor(score_bar_colour(pred.low_bmd_score, pred.threshold, surface="screen", validated=validated))
         self.score_bar.set(pred.low_bmd_score, pred.threshold, bar)
+        basis = "image + age/sex" if getattr(pred, "score_basis", "image") == "combined" else "image alone"
         self.score_text.setText(
-            f"score {pred.low_bmd_score:.2f} vs threshold {pred.threshold:.2f} — "
+            f"{SCORE_EXPLANATION} ({basis}): {pred.low_bmd_score:.2f} vs threshold {pred.threshold:.2f} — "
             f"{relation_text(pred.low_bmd_score, pred.threshold)} the operating point ({pred.threshold_goal})"
         )
+        self.inputs.setText(inputs_text(pred))
         self._set_classes(tuple(pred.class_names))
         top = max(pred.probabilities, key=pred.probabilities.get)
         for name, r in self._prob_rows.items():
@@ -326,10 +363,35 @@ class ResultsPanel(QWidget):
              "empty": f"{NO_SIGNAL_TEXT}: the model's attention map is empty for this film.",
              "off": "No attention map for this film."}.get(status, status)
         )
-        self.warnings.setText("\n".join(f"• {w}" for w in pred.warnings) if pred.warnings else "none")
-        self.show_model(pred.model, pred.device)
-        t = pred.timings_ms
-        parts = [f"{k} {v:.0f} ms" for k, v in t.items() if k != "total"]
-        if "total" in t:
-            parts.append(f"total {t['total']:.0f} ms")
-        self.timings.setText("Timings: " + " · ".join(parts) if parts else "")
+
+
+def eligibility_text(pred: Any) -> str:
+    """'Knee film: picture check 99 %, DICOM tags agree.' — how the film was found eligible (or not)."""
+    e = getattr(pred, "eligibility", None)
+    if e is None:
+        return ""
+    what = (e.anatomy or "unknown anatomy").replace("_", " ")
+    how = {"tags": "from the DICOM tags", "image": "from the picture",
+           "both": "the picture and the DICOM tags"}.get(e.by, e.by)
+    sure = f" ({e.confidence:.0%} sure)" if e.confidence is not None else ""
+    return f"{'Screened as' if pred.screened else 'Appears to be'}: {what}{sure}, {how}."
+
+
+def inputs_text(pred: Any) -> str:
+    """The clinical inputs the score used and where they came from; the image score beside a combined one."""
+    scores, clinical = getattr(pred, "scores", None), getattr(pred, "clinical", None)
+    if scores is None or clinical is None:
+        return ""
+    parts = []
+    for label, v in (("age", clinical.age), ("sex", clinical.sex), ("weight", clinical.weight)):
+        if v is not None:
+            value = f"{v.value:.0f}" if isinstance(v.value, float) else str(v.value)
+            parts.append(f"{label} {value} ({v.source})")
+    text = ("Inputs: " + "; ".join(parts) + ".") if parts else "No age or sex known for this patient."
+    if pred.score_basis == "combined":
+        text += f" Image score alone {scores.image:.2f}."
+        if scores.clinical is not None:
+            text += f" Age and sex alone {scores.clinical:.2f}."
+    if clinical.ost_index is not None:
+        text += f" OST index {clinical.ost_index:.1f} (reference: below -1 suggests increased risk)."
+    return text

@@ -107,20 +107,26 @@ class FakeScreener:
     `obey_cancel=False` simulates a result that arrives although the request was cancelled."""
 
     def __init__(self, bundle=None, device="cpu", *, gate: threading.Event | None = None, obey_cancel: bool = True,
-                 fail: Exception | None = None, cam: str = "ok", delay: float = 0.0):
+                 fail: Exception | None = None, cam: str = "ok", delay: float = 0.0, result: str = "validated"):
         from osteo_desktop.core.inference import ModelInfo
 
         self.model_info = ModelInfo("fake-model", "9.9", "ab" * 32, "fake_arch")
         self.gate, self.obey_cancel, self.fail, self.cam_mode, self.delay = gate, obey_cancel, fail, cam, delay
+        self.result = result  # "validated", "info_only" (score not validated) or "not_screened"
+        self.clinical_seen: list = []
         self.calls: list[str] = []
         self.threads: set[int] = set()
         self.started = threading.Event()
 
-    def screen(self, film, *, gradcam=True, progress=None, should_cancel=None):
-        from osteo_desktop.core.inference import DECISION_POSITIVE, Cancelled, Prediction
+    def screen(self, film, *, gradcam=True, progress=None, should_cancel=None, clinical=None):
+        from osteo_desktop.core.clinical import ClinicalInputs
+        from osteo_desktop.core.eligibility import Eligibility
+        from osteo_desktop.core.inference import DECISION_NOT_SCREENED, DECISION_POSITIVE, Cancelled, Prediction
+        from osteo_desktop.core.score_bases import FilmScores, ScoreSpec
 
         self.threads.add(threading.get_ident())
         self.calls.append(str(film.path))
+        self.clinical_seen.append(clinical)
         self.started.set()
         if progress:
             progress(0.0, "preprocessing")
@@ -133,6 +139,17 @@ class FakeScreener:
             raise self.fail
         if progress:
             progress(0.8, "mapping the heatmap")
+        if self.result == "not_screened":
+            reason = "The picture looks like a radiograph of another body part (97% sure)."
+            return Prediction(
+                class_names=("normal", "osteopenia", "osteoporosis"), probabilities=None, predicted_class=None,
+                low_bmd_score=None, threshold=None, threshold_goal="", decision=DECISION_NOT_SCREENED,
+                model=self.model_info, device="cpu", eligibility=Eligibility(False, "other_radiograph", "image", 0.97, reason),
+                not_screened_reason=reason, timings_ms={"model": 1.0, "total": 1.0},
+            )
+        validated = self.result == "validated"
+        ci = [0.6, 0.85] if validated else [0.35, 0.65]
+        spec = ScoreSpec("knee", "image", 0.5, "test", metrics={"auc": 0.7 if validated else 0.5, "auc_ci95": ci})
         cam = None
         if self.cam_mode == "ok":
             rows, cols = film.shape
@@ -148,6 +165,12 @@ class FakeScreener:
             decision=DECISION_POSITIVE,
             model=self.model_info,
             device="cpu",
+            eligibility=Eligibility(True, "knee", "image", 0.99),
+            clinical=clinical or ClinicalInputs(),
+            scores=FilmScores(0.8, None, None, "image", spec),
+            reliability=("Validated on knee films using the image alone: ROC-AUC 0.70." if validated else
+                         "On knee films this model, using the image alone, did no better than chance in validation "
+                         "(ROC-AUC 0.50 (95% CI 0.35-0.65)): the score is for information only."),
             cam=cam,
             cam_status="ok" if cam is not None else ("empty" if self.cam_mode == "empty" else "off"),
             warnings=["a test warning"],
