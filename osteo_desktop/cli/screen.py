@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pdf", action="store_true", help="with --out: one PDF screening report per patient")
     ap.add_argument("--anonymize", action="store_true", help="reports without name, birth date or IDs (stable pseudonym)")
     ap.add_argument("--page-size", default="A4", choices=["A4", "Letter"], help="PDF page size")
+    ap.add_argument("--clinic-name", metavar="TEXT", default="", help="clinic name printed at the top of each PDF report")
+    ap.add_argument("--clinic-address", metavar="TEXT", default="",
+                    help="clinic address printed under its name (use ';' or a new line between lines)")
     ap.add_argument("--dicom-sr", action="store_true", help="with --out: a DICOM Structured Report per film")
     ap.add_argument("--dicom-sc", action="store_true", help="with --out: a DICOM Secondary Capture with the heatmap per film")
     ap.add_argument("--force", action="store_true", help="overwrite existing reports")
@@ -313,6 +316,13 @@ def screen_paths(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
+def clinic_lines(name: str, address: str) -> list[str]:
+    """The clinic's name, then its address split into lines at ';' or new lines."""
+    lines = [name.strip()] if name.strip() else []
+    lines += [part.strip() for part in address.replace("\n", ";").split(";") if part.strip()]
+    return lines
+
+
 def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path, recorder=None) -> bool:
     """PDF reports per patient and DICOM SR / SC per film, with the same code the viewer uses."""
     from ..core import reports
@@ -322,7 +332,8 @@ def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screen
     if args.pdf:
         try:
             for p in reports.write_patient_reports(
-                items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size
+                items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size,
+                clinic=clinic_lines(args.clinic_name, args.clinic_address),
             ):
                 log.info("report written: %s", p)
                 if recorder is not None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-COLORMAP = cv2.COLORMAP_TURBO
+# inferno: luminance rises monotonically from black to pale yellow, so the map (and its colour bar)
+# reads correctly on a black-and-white printer and for colour-blind readers (turbo/jet do not).
+COLORMAP = cv2.COLORMAP_INFERNO
 ATTENTION_LABEL = "relative model attention"
 
 

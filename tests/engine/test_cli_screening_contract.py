@@ -73,3 +73,10 @@ def test_an_unreadable_clinical_file_is_a_usage_error_before_the_model_loads(tmp
     bad.write_text("name,years\nx,1\n")
     rc, rows, err = run_cli(capsys, png, "--json", "--bundle", tmp_path / "no-bundle-here", "--clinical", bad)
     assert rc == 2 and rows == [] and "bad.csv" in err and "header" in err
+
+
+def test_clinic_lines_split_the_address():
+    from osteo_desktop.cli.screen import clinic_lines
+
+    assert clinic_lines("Example Clinic", "1 Bone St; Springfield\nUK") == ["Example Clinic", "1 Bone St", "Springfield", "UK"]
+    assert clinic_lines("", "") == []

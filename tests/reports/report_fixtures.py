@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from osteo_desktop.core.film import Film, FilmIdentifiers, Spacing, SpacingSource, Window
 from osteo_desktop.core.eligibility import Eligibility
+from osteo_desktop.core.film import Film, FilmIdentifiers, Spacing, SpacingSource, Window
 from osteo_desktop.core.inference import CAM_OK, DECISION_NEGATIVE, DECISION_NOT_SCREENED, DECISION_POSITIVE, ModelInfo, Prediction
 from osteo_desktop.core.score_bases import FilmScores, ScoreSpec
 
