@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from osteo_desktop.cli.autoscreen import NOT_ELIGIBLE, SCREEN, SKIP, AutoScreener, screening_plan
+from osteo_desktop.core.eligibility import Eligibility
 from osteo_desktop.core.errors import InferenceError
 from osteo_desktop.core.inference import DECISION_POSITIVE, ModelInfo, Prediction
 from osteo_desktop.core.store import LocalStore, read_header
@@ -26,7 +27,8 @@ class StandIn:
         if self.fail:
             raise InferenceError("the model could not run (test)")
         return Prediction(("normal", "osteopenia", "osteoporosis"), {"normal": 0.1, "osteopenia": 0.5, "osteoporosis": 0.4},
-                          "osteopenia", 0.9, 0.5, "test", DECISION_POSITIVE, MODEL, "cpu")
+                          "osteopenia", 0.9, 0.5, "test", DECISION_POSITIVE, MODEL, "cpu",
+                          eligibility=Eligibility(True, "knee", "both", 0.99))
 
 
 @pytest.fixture
