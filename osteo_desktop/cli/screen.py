@@ -316,13 +316,6 @@ def screen_paths(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
-def clinic_lines(name: str, address: str) -> list[str]:
-    """The clinic's name, then its address split into lines at ';' or new lines."""
-    lines = [name.strip()] if name.strip() else []
-    lines += [part.strip() for part in address.replace("\n", ";").split(";") if part.strip()]
-    return lines
-
-
 def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path, recorder=None) -> bool:
     """PDF reports per patient and DICOM SR / SC per film, with the same code the viewer uses."""
     from ..core import reports
@@ -333,7 +326,7 @@ def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screen
         try:
             for p in reports.write_patient_reports(
                 items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size,
-                clinic=clinic_lines(args.clinic_name, args.clinic_address),
+                clinic=reports.clinic_header_lines(args.clinic_name, args.clinic_address),
             ):
                 log.info("report written: %s", p)
                 if recorder is not None:

@@ -157,6 +157,7 @@ class ScreenerLike(Protocol):
         gradcam: bool = True,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        clinical: ClinicalInputs | None = None,
     ) -> Prediction: ...
 
 

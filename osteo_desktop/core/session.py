@@ -10,8 +10,10 @@ without a display.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Generic, Protocol, TypeVar
+
+from .clinical import ClinicalInputs
 
 FILM_CACHE = 6
 RESULT_CACHE = 16
@@ -42,6 +44,7 @@ class Session(Generic[F, R]):
         self._request: tuple[int, str] | None = None  # the newest screening request and its film
         self._show_first: set[int] = set()  # load jobs whose first film is shown when it arrives
         self._want: dict[int, str] = {}  # load job -> the film to show when it arrives
+        self._clinical: dict[str, ClinicalInputs] = {}  # patient key -> values a user entered (this session only)
 
     # -- films ---------------------------------------------------------------------------------
     @property
@@ -105,9 +108,26 @@ class Session(Generic[F, R]):
         while len(self._results) > self.result_cache:
             self._results.popitem(last=False)
 
-    def forget_results(self) -> None:
-        """Drop every cached result (the next display of a film screens it again)."""
-        self._results.clear()
+    def forget_results(self, keys: Iterable[str] | None = None) -> None:
+        """Drop the cached results of `keys` (all when None): the next display screens them again."""
+        if keys is None:
+            self._results.clear()
+            return
+        for k in keys:
+            self._results.pop(k, None)
+
+    # -- clinical inputs a user entered ---------------------------------------------------------
+    def clinical(self, patient_key: str | None) -> ClinicalInputs | None:
+        """Age/sex/weight entered for a patient (they override the films' tags), or None."""
+        return self._clinical.get(patient_key) if patient_key else None
+
+    def set_clinical(self, patient_key: str, inputs: ClinicalInputs | None) -> None:
+        """Remember (or with None, forget) what a user entered for a patient. Kept in memory only:
+        patient data is never written to the settings."""
+        if inputs is None or (inputs.age is None and inputs.sex is None and inputs.weight is None):
+            self._clinical.pop(patient_key, None)
+        else:
+            self._clinical[patient_key] = inputs
 
     # -- screening requests ----------------------------------------------------------------------
     def start_request(self, rid: int, key: str) -> None:

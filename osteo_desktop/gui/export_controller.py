@@ -53,6 +53,19 @@ def pdf_report_support() -> tuple[bool, str]:
     return True, PDF_TIP
 
 
+CLINIC_NAME_KEY = "report/clinic_name"
+CLINIC_ADDRESS_KEY = "report/clinic_address"
+
+
+def clinic_lines(settings: QSettings) -> tuple[str, ...]:
+    """The clinic's name and address lines for the report header (Settings > Report header)."""
+    from ..core.reports.common import clinic_header_lines as split
+
+    name = str(settings.value(CLINIC_NAME_KEY, "") or "")
+    address = str(settings.value(CLINIC_ADDRESS_KEY, "") or "")
+    return tuple(split(name, address))
+
+
 def dicom_export_support() -> tuple[bool, str]:
     if not _module_found("pydicom"):
         return False, "DICOM outputs are not available: the pydicom package is not installed."
@@ -77,6 +90,8 @@ class ExportController(QObject):
         self.settings = settings
         self._post, self._status, self._enter, self._leave = post, status, enter, leave
         self._kind: dict[int, str] = {}  # running export jobs -> "PDF report" / "DICOM"
+        self._printing: dict[int, Path] = {}  # print jobs -> their temporary folder
+        self.print_hook: Callable[[Path], object] | None = None  # tests: receives the PDF instead of a printer
         c = screening
         c.export_progress.connect(self._on_progress)
         c.export_screened.connect(self._on_screened)
@@ -186,8 +201,49 @@ class ExportController(QObject):
                 force = True
         self.settings.setValue(rx.PAGE_SIZE_KEY, page_size)
         self.settings.setValue(rx.DIR_KEY, str(path.parent))
-        job = rx.ExportJob(rx.PDF, self.patient_films(), path, page_size=page_size, anonymize=anonymize, force=force)
+        job = rx.ExportJob(rx.PDF, self.patient_films(), path, page_size=page_size, anonymize=anonymize, force=force,
+                           clinic=clinic_lines(self.settings), clinical=self._clinical())
         return self._start(job, "PDF report")
+
+    def _clinical(self) -> Any:
+        lf = self.session.current
+        return self.session.clinical(lf.film.patient_key) if lf is not None else None
+
+    # -- Print ---------------------------------------------------------------------------------
+    def print_report(self) -> int | None:
+        """File > Print report…: the same PDF as the export, written to a temporary file, then Qt's
+        print dialog. Returns the export job id (the dialog opens when the PDF is ready)."""
+        if self._blocked():
+            return None
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="osteo-print-"))
+        page_size = str(self.settings.value(rx.PAGE_SIZE_KEY, rx.default_page_size()))
+        job = rx.ExportJob(rx.PDF, self.patient_films(), folder / "report.pdf", page_size=page_size, force=True,
+                           clinic=clinic_lines(self.settings), clinical=self._clinical())
+        jid = self._start(job, "report for printing")
+        self._printing[jid] = folder
+        return jid
+
+    def _print_written(self, jid: int, written: list[Path]) -> None:
+        import shutil
+
+        folder = self._printing.pop(jid)
+        try:
+            if written:
+                from .printing import print_pdf
+
+                if self.print_hook is not None:
+                    self.print_hook(written[0])
+                elif print_pdf(written[0], self._parent):
+                    self._status("Report sent to the printer.", 6000)
+                else:
+                    self._status("Printing cancelled.", 4000)
+        except Exception as e:  # a printer problem is a message, never a crash
+            log.exception("printing failed")
+            self._post(ERROR, f"The report could not be printed ({type(e).__name__}: {e}).", ())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # -- DICOM ---------------------------------------------------------------------------------
     def dicom_dialog(self) -> None:
@@ -251,6 +307,12 @@ class ExportController(QObject):
         if what is None:
             return
         written = [Path(p) for p in paths]
+        if jid in self._printing:
+            self._print_written(jid, written)
+            if notes:
+                self._post(WARNING, "\n".join(notes), ())
+            self.finished.emit(jid, written)
+            return
         folder = written[0].parent if written else None
         if not written:
             text = f"{what}: nothing was written (no screened film)."
@@ -268,6 +330,7 @@ class ExportController(QObject):
     def _on_failed(self, jid: int, message: str) -> None:
         if self._ended(jid) is None:
             return
+        self._discard_print(jid)
         self._post(ERROR, message, ())
         self.failed.emit(jid, message)
 
@@ -275,8 +338,16 @@ class ExportController(QObject):
         what = self._ended(jid)
         if what is None:
             return
+        self._discard_print(jid)
         self._status(f"{what} export cancelled: nothing was written.", 6000)
         self.failed.emit(jid, "cancelled")
+
+    def _discard_print(self, jid: int) -> None:
+        import shutil
+
+        folder = self._printing.pop(jid, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def open_folder(self, folder: Path | None) -> bool:
         """Show a folder in the system's file manager."""

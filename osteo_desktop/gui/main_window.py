@@ -37,6 +37,7 @@ from ..core.session import Session
 from ..resources_path import demo_film_path
 from . import report_export as rx
 from . import screening as scr
+from .clinical_presenter import ClinicalPresenter
 from .export_controller import ExportController
 from .film_view import FilmView
 from .imaging import LoadedFilm, rgb_qimage
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
     export_action: QAction
     pdf_action: QAction
     dicom_action: QAction
+    print_action: QAction
     preset_actions: list[QAction]
     invert_action: QAction
     cam_action: QAction
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self._build_status_bar()
+        self.clinical = ClinicalPresenter(self)
         build_menus(self)
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_paths)
         self._restore_settings(auto_screen)
@@ -336,6 +339,11 @@ class MainWindow(QMainWindow):
         """Write the current patient's PDF report (see `ExportController.export_pdf`); returns the job id."""
         return self.exports.export_pdf(path, page_size=page_size, anonymize=anonymize, force=force)
 
+    def edit_report_header(self) -> None:
+        from .clinic_dialog import ClinicDialog
+
+        ClinicDialog(self.settings, self).exec()
+
     def export_dicom_dialog(self) -> None:
         self.exports.dicom_dialog()
 
@@ -442,6 +450,7 @@ class MainWindow(QMainWindow):
             self.post(WARNING, w)
         if self.tags.isVisible():
             self.tags.set_film(lf.film)
+        self.clinical.show_film(lf.film)
         self.film_shown.emit(lf.key)
         cached = self.session.result(lf.key)
         if cached is not None:

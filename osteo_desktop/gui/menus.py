@@ -58,6 +58,11 @@ def build_menus(w: MainWindow) -> None:
     ok, why = dicom_export_support()
     w.dicom_action = act("Export DICOM S&R / SC…", None, w.export_dicom_dialog, m, tip=why)
     w.dicom_action.setEnabled(ok)
+    ok, why = pdf_report_support()
+    w.print_action = act("&Print report…", "Ctrl+P", w.exports.print_report, m,
+                         tip="Print this patient's screening report (the same pages as the PDF export)")
+    w.print_action.setEnabled(ok)
+    act("Report &header (clinic name and address)…", None, w.edit_report_header, m)
     m.addSeparator()
     act("&Quit", "Ctrl+Q", w.close, m)
 

@@ -72,6 +72,8 @@ class ExportJob:
     force: bool = False
     sr: bool = True
     sc: bool = False
+    clinic: tuple[str, ...] = ()  # the clinic's name and address for the PDF header
+    clinical: Any = None  # core.clinical.ClinicalInputs a user entered for this patient, or None
     jid: int = 0
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -105,6 +107,17 @@ def dicom_targets(films: Sequence[Any], folder: Path, sr: bool, sc: bool) -> lis
 
 
 # -- the worker's part (no Qt) -----------------------------------------------------------------------
+def _current_inputs(pred: Any, film: Any, entered: Any) -> bool:
+    """Whether a result was screened with the clinical inputs that hold now (file tags + user entries)."""
+    from ..core.clinical import clinical_from_film
+
+    used = getattr(pred, "clinical", None)
+    if used is None or not getattr(pred, "screened", True):
+        return True
+    now = clinical_from_film(film).override(entered)
+    return (used.age, used.sex, used.weight) == (now.age, now.sex, now.weight)
+
+
 def run_export(
     job: ExportJob,
     screener: Any,
@@ -151,6 +164,8 @@ def run_export(
         pred, error = ef.prediction, ""
         if pred is None and recent is not None:
             pred = recent(ef.path)
+        if pred is not None and not _current_inputs(pred, film, job.clinical):
+            pred = None  # screened before the user entered age/sex: screen again with them
         if pred is None:
             if screener is None:
                 error = f"not screened: {no_model_reason}"
@@ -158,7 +173,7 @@ def run_export(
                 k += 1
                 say(f"Screening {name} for the report ({k} of {len(missing)})…")
                 try:
-                    pred = screener.screen(film, gradcam=True, should_cancel=job.cancel.is_set)
+                    pred = screener.screen(film, gradcam=True, should_cancel=job.cancel.is_set, clinical=job.clinical)
                 except Cancelled:
                     raise ExportCancelled() from None
                 except OsteoError as e:
@@ -181,7 +196,7 @@ def run_export(
     if job.kind == PDF:
         say("Writing the PDF report…")
         path = write_report_for_patient(items, job.out, bundle=bundle, anonymize=job.anonymize, force=job.force,
-                                        page_size=job.page_size)
+                                        page_size=job.page_size, clinic=job.clinic)
         return [path], notes
     say("Writing the DICOM files…")
     if not any(it.prediction is not None for it in items):

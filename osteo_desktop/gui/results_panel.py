@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.scoring import SCORE_EXPLANATION, decision_colour, relation_text, score_bar_colour
+from .clinical_form import ClinicalForm
 from .theme import ACCENT, ERROR, MUTED, WARN
 from .view_overlays import NO_SIGNAL_TEXT
 
@@ -216,6 +217,9 @@ class ResultsPanel(QWidget):
         lay.addWidget(self.cam_status)
 
         lay = outer_lay
+        lay.addWidget(_section("Patient: age, sex, weight"))
+        self.clinical_form = ClinicalForm(body)
+        lay.addWidget(self.clinical_form)
         lay.addWidget(_section("Warnings"))
         self.warnings = QLabel("none")
         self.warnings.setWordWrap(True)

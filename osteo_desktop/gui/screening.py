@@ -32,6 +32,7 @@ from ..core.errors import BundleError, InferenceError, NoBundleError, OsteoError
 
 if TYPE_CHECKING:
     from ..core.bundle import Bundle
+    from ..core.clinical import ClinicalInputs
     from ..core.film import Film
     from ..core.inference import ModelInfo, Prediction, ScreenerLike
     from .report_export import ExportJob
@@ -123,8 +124,8 @@ class _Worker(QObject):
         _warm_up(self._screener)
         self.model_loaded.emit(getattr(self._screener, "model_info", None))
 
-    @Slot(int, object)
-    def screen(self, rid: int, film: Film) -> None:
+    @Slot(int, object, object)
+    def screen(self, rid: int, film: Film, clinical: ClinicalInputs | None = None) -> None:
         if self._is_stale(rid):
             self.cancelled.emit(rid)
             return
@@ -137,6 +138,7 @@ class _Worker(QObject):
                 gradcam=True,
                 progress=lambda frac, text: self.progress.emit(rid, float(frac), str(text)),
                 should_cancel=lambda: self._is_stale(rid),
+                clinical=clinical,
             )
         except Exception as e:
             if self._is_stale(rid):  # core.inference.Cancelled, or anything raised while being stopped
@@ -218,7 +220,7 @@ class ScreeningController(QObject):
     export_cancelled = Signal(int)
 
     _load_requested = Signal(object, str)
-    _screen_requested = Signal(int, object)
+    _screen_requested = Signal(int, object, object)
     _export_requested = Signal(object)
     _preload_requested = Signal()
 
@@ -231,7 +233,7 @@ class ScreeningController(QObject):
         self._cancel_upto = 0
         self._active: int | None = None
         self._in_flight: int | None = None  # the screening request the worker holds (queued or running)
-        self._pending: tuple[int, Film] | None = None  # the newest request, waiting for the worker
+        self._pending: tuple[int, Film, ClinicalInputs | None] | None = None  # the newest request, waiting
         self.model_state = ModelState.NOT_STARTED
         self.model_message = ""
         self.model_info: ModelInfo | None = None
@@ -307,8 +309,9 @@ class ScreeningController(QObject):
     def model_available(self) -> bool:
         return self.model_state in (NOT_STARTED, LOADING, READY)
 
-    def request(self, film: Film) -> int:
-        """Screen `film`; supersedes any earlier request. Returns the request id."""
+    def request(self, film: Film, clinical: ClinicalInputs | None = None) -> int:
+        """Screen `film` (with age/sex/weight a user entered for its patient, if any); supersedes any
+        earlier request. Returns the request id."""
         self._latest += 1
         rid = self._latest
         if self._thread is None:
@@ -321,14 +324,14 @@ class ScreeningController(QObject):
         self._active = rid
         self.started.emit(rid)
         if self._in_flight is None:
-            self._send(rid, film)
+            self._send(rid, film, clinical)
         else:  # the worker is busy (with a request that is stale now): wait, replacing any older waiting one
-            self._pending = (rid, film)
+            self._pending = (rid, film, clinical)
         return rid
 
-    def _send(self, rid: int, film: Film) -> None:
+    def _send(self, rid: int, film: Film, clinical: ClinicalInputs | None = None) -> None:
         self._in_flight = rid
-        self._screen_requested.emit(rid, film)
+        self._screen_requested.emit(rid, film, clinical)
 
     def _worker_done(self, rid: int) -> None:
         """The worker ended request `rid` (result, failure or cancel): send the waiting one, if still wanted."""

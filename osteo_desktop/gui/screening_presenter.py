@@ -38,7 +38,7 @@ class ScreeningPresenter:
         if lf is None:
             self.w.statusBar().showMessage("No film to screen: open one first.", 5000)
             return None
-        rid = self.w.controller.request(lf.film)
+        rid = self.w.controller.request(lf.film, self.w.session.clinical(lf.film.patient_key))
         self.w.session.start_request(rid, lf.key)  # older ids are stale from now on
         if self.w.controller.model_available:
             waiting = self.w.controller.model_state in (scr.ModelState.LOADING, scr.ModelState.NOT_STARTED)

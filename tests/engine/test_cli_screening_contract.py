@@ -76,7 +76,7 @@ def test_an_unreadable_clinical_file_is_a_usage_error_before_the_model_loads(tmp
 
 
 def test_clinic_lines_split_the_address():
-    from osteo_desktop.cli.screen import clinic_lines
+    from osteo_desktop.core.reports import clinic_header_lines
 
-    assert clinic_lines("Example Clinic", "1 Bone St; Springfield\nUK") == ["Example Clinic", "1 Bone St", "Springfield", "UK"]
-    assert clinic_lines("", "") == []
+    assert clinic_header_lines("Example Clinic", "1 Bone St; Springfield\nUK") == ["Example Clinic", "1 Bone St", "Springfield", "UK"]
+    assert clinic_header_lines("", "") == []

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..errors import ReportError
 from .anonymise import report_filename
-from .common import ReportExistsError, ScreenedFilm, installation_salt, pseudonym
+from .common import ReportExistsError, ScreenedFilm, clinic_header_lines, installation_salt, pseudonym
 from .dicom_outputs import build_dicom_sc, build_dicom_sr, write_dicom_outputs, write_dicom_sc, write_dicom_sr
 from .patient import RULE_TEXT, AnatomyResult, FilmResult, PatientResult, combine_patient
 from .pdf import PAGE_SIZES, build_report_pdf, write_patient_reports, write_report_for_patient
@@ -42,6 +42,7 @@ __all__ = [
     "build_content",
     "build_dicom_sr",
     "build_report_pdf",
+    "clinic_header_lines",
     "combine_patient",
     "group_by_patient",
     "installation_salt",

@@ -61,6 +61,13 @@ class ScreenedFilm:
         return self.prediction is not None and self.prediction.screened
 
 
+def clinic_header_lines(name: str, address: str) -> list[str]:
+    """The clinic's name, then its address split into lines at ';' or new lines (the report header)."""
+    lines = [name.strip()] if name.strip() else []
+    lines += [part.strip() for part in address.replace("\n", ";").split(";") if part.strip()]
+    return lines
+
+
 # -- anatomy ---------------------------------------------------------------------------------------
 def film_anatomy(item: ScreenedFilm) -> str | None:
     """The caller's anatomy if given, else what the screening decided (the picture check), else the
