@@ -16,6 +16,7 @@ so that tests can replace them.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -222,13 +223,24 @@ class DicomOptions:
     sc: bool = False
 
 
-def _with_suffix(text: str, folder: str, suffix: str) -> Path | None:
+def _names_a_folder(text: str) -> bool:
+    """The typed text ends like a folder ("/", "~/", ".../sub/"): no file name yet."""
     text = text.strip()
-    if not text:
+    seps = tuple({"/", os.sep, os.altsep or "/"})
+    return bool(text) and (text.endswith(seps) or Path(text).expanduser().name in ("", ".", ".."))
+
+
+def _with_suffix(text: str, folder: str, suffix: str) -> Path | None:
+    """The file the typed text names, with `suffix` added when missing; None while it names no file
+    (empty, or a folder such as "/" or "~/" while the user is still typing)."""
+    text = text.strip()
+    if not text or _names_a_folder(text):
         return None
     p = Path(text).expanduser()
     if not p.is_absolute():
         p = Path(folder) / p
+    if p.is_dir():  # an existing folder typed without the final "/": the dialog says to add a file name
+        return p
     if p.suffix.lower() != suffix:
         p = p.with_name(p.name + suffix)
     return p
@@ -316,6 +328,8 @@ class PdfReportDialog(QDialog):
         if opts is not None and opts.path.is_dir():
             warn = "This is a folder: add a file name."
             self.export_button.setEnabled(False)
+        elif opts is None and _names_a_folder(self.path_edit.text()):
+            warn = "This is a folder: add a file name."
         if warn != self.warning.text() or bool(warn) != self.warning.isVisibleTo(self):
             self.warning.setText(warn)
             self.warning.setVisible(bool(warn))

@@ -230,3 +230,23 @@ def test_failed_warm_up_is_not_fatal(qtbot, make_window):
     with qtbot.waitSignal(w.screening_done, timeout=10000):
         w.start_background()
         w.open_paths([write_png(Path(w.settings.fileName()).parent / "k.png")])
+
+
+def test_typing_an_absolute_path_keystroke_by_keystroke_never_raises(qtbot, tmp_path):
+    """Typing "/" first (then the rest) used to raise ValueError in the "Save as" field on every keystroke."""
+    d = rx.PdfReportDialog(None, folder=str(tmp_path), name="r.pdf", anon_name="a.pdf", page_size="A4",
+                           anonymize=False, summary="s")
+    qtbot.addWidget(d)
+    d.path_edit.clear()
+    target = f"{tmp_path}/sub/report"
+    for i in range(1, len(target) + 1):
+        d.path_edit.setText(target[:i])  # every prefix: "/", "/t", ..., ".../sub/", ...
+        d.options()
+    assert d.options().path == tmp_path / "sub" / "report.pdf" and d.export_button.isEnabled()
+    for folder_like in ("/", f"{tmp_path}/", f"{tmp_path}/sub/", "~/"):
+        d.path_edit.setText(folder_like)
+        assert d.options() is None, folder_like  # a folder, not a file name yet
+        assert not d.export_button.isEnabled()
+        assert "file name" in d.warning.text()
+    d.path_edit.setText(str(tmp_path))  # an existing folder typed without the final "/"
+    assert not d.export_button.isEnabled() and "folder" in d.warning.text()
