@@ -6,6 +6,8 @@
     osteo-train audit MANIFEST... [--phash-threshold 20] [--out DIR]
     osteo-train export RUN_DIR [--out BUNDLE_DIR] [--name osteo-effnet] [--version 1.0.0] [--ablation-table ablation_table.md]
     osteo-train configs
+    osteo-train probe [--data-root ../shared/data] [--cache runs/embcache] [--out runs/probe-v2] [--bundle-out DIR] [--docs DIR]
+    osteo-train embed [--data-root ../shared/data] [--cache runs/embcache]
 
 CONFIG is a YAML path or the name of one in training/configs (paper_cnn, paper_cnn_aug,
 paper_effnet, paper_effnet_aug, improved, improved_hires). Exit codes: 0 ok, 1 leakage / data
@@ -133,6 +135,63 @@ def cmd_configs(_args) -> int:
     return 0
 
 
+def _probe_options(args):
+    from .probe_run import ProbeOptions
+
+    seeds = tuple(args.seeds) if args.seeds else None
+    opt = ProbeOptions(data_root=Path(args.data_root), cache_dir=Path(args.cache),
+                       out_dir=Path(getattr(args, "out", None) or "runs/probe-v2"),
+                       threads=args.threads, command="osteo-train " + " ".join(sys.argv[1:]))
+    if seeds:
+        opt.seeds = seeds
+    return opt
+
+
+def cmd_probe(args) -> int:
+    from .probe_run import run_probe
+
+    opt = _probe_options(args)
+    opt.bundle_out = None if args.no_bundle else Path(args.bundle_out)
+    opt.docs_out = Path(args.docs) if args.docs else None
+    opt.n_boot = args.bootstrap
+    opt.version = args.version
+    if args.finetune_results:
+        opt.finetune_results = Path(args.finetune_results)
+    res = run_probe(opt)
+    ab = res["ablation"]
+    print(f"winner: {ab['winner']} (fold ensemble {ab['fold_ensemble']['used']}); optimism nested {ab['optimism']['optimism_nested']:.3f}, "
+          f"Tibshirani {ab['optimism']['optimism_tibshirani']:.3f}")
+    for a, sc in res["scores"].items():
+        line = ", ".join(f"{k} AUC {sc[k]['auc']:.3f} ({sc[k]['auc_ci95'][0]:.3f}-{sc[k]['auc_ci95'][1]:.3f})"
+                         for k in ("clinical", "image", "combined") if k in sc and sc[k].get("auc_ci95"))
+        print(f"{a}: {line}")
+    acc = res["guard"]["acceptance"]
+    print(f"guard: other not screened {acc['other_not_screened']['value']:.3f}, "
+          f"knee/spine screened {acc['screenable_screened']['value']:.3f}")
+    if res.get("bundle"):
+        print(f"bundle: {res['bundle']['path']} (sha256 {res['bundle']['sha256']})")
+    print(f"report: {opt.out_dir / 'report.md'}" + (f"; docs: {opt.docs_out}" if opt.docs_out else ""))
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from .embeddings import EmbeddingCache, Job
+    from .probe_ablation import default_grid, jobs_for
+    from .probe_data import load_screening, read_other
+
+    opt = _probe_options(args)
+    ds = load_screening(opt.data_root)
+    cache = EmbeddingCache(opt.cache_dir, opt.threads)
+    st = cache.compute([s.path for s in ds.samples], jobs_for(default_grid()))
+    if args.other:
+        other = [p for p, _, _ in read_other(opt.data_root / "other" / "manifest.csv")]
+        fs = next(f for f in default_grid() if f.name == args.other)
+        st = cache.compute(other, [Job(fs.start, fs.size, fs.view_keys(), fs.architecture)])
+    print(f"embedding cache {opt.cache_dir}: {st.computed} film(s) computed, {st.reused} reused, "
+          f"{len(st.failed)} unreadable, {st.seconds:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="osteo-train", description="Train and evaluate osteo-desktop's bone-density screening model.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -175,6 +234,29 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ablation-table", help="ablation_table.md to include in the model card")
     common(e, data=False)
     e.set_defaults(func=cmd_export)
+
+    def probe_common(sp):
+        sp.add_argument("--data-root", default="../shared/data", help="folder with knee/, spine/ and other/ (each with manifest.csv)")
+        sp.add_argument("--cache", default="runs/embcache", help="embedding cache folder (reused between runs)")
+        sp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+        sp.add_argument("--seeds", type=int, nargs="+", help="CV split seeds of the ablation (default 42 7 2024; 42 is primary)")
+
+    pr = sub.add_parser("probe", help="frozen-feature model: ablation, three scores, guard, bundle format 2 (osteo-effnet 2.0.0)")
+    probe_common(pr)
+    pr.add_argument("--out", default="runs/probe-v2", help="run folder (results.json, report.md, ablation.md/.csv, OOF predictions)")
+    pr.add_argument("--bundle-out", default="runs/bundle-2.0.0", help="where to write the bundle")
+    pr.add_argument("--no-bundle", action="store_true", help="evaluate only")
+    pr.add_argument("--docs", help="also copy the reports (no images) here, e.g. docs/evaluation/probe_v2")
+    pr.add_argument("--bootstrap", type=int, default=2000, help="patient-bootstrap resamples for the CIs")
+    pr.add_argument("--version", default="2.0.0")
+    pr.add_argument("--finetune-results", default="docs/evaluation/improved_cpu/results.json",
+                    help="results.json of the fine-tuned 1.1.0 run, quoted as the fine-tuning row")
+    pr.set_defaults(func=cmd_probe)
+
+    em = sub.add_parser("embed", help="fill the embedding cache for the ablation grid only")
+    probe_common(em)
+    em.add_argument("--other", metavar="FEATURE_SET", help="also the other/ films for this feature set (e.g. L0-512)")
+    em.set_defaults(func=cmd_embed)
 
     c = sub.add_parser("configs", help="list the bundled configs")
     c.set_defaults(func=cmd_configs)

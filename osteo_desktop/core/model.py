@@ -18,7 +18,7 @@ def create_model(architecture: str, num_classes: int, in_chans: int = 3, **kwarg
     """A timm model with random weights (pretrained starts are the training package's business)."""
     import timm
 
-    from . import architectures  # noqa: F401  (registers the project's own architectures with timm)
+    from . import architectures, probe  # noqa: F401  (register the project's own architectures with timm)
 
     try:
         return timm.create_model(architecture, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -98,3 +98,44 @@ def test_osteo_cnn_is_a_timm_model():
     out = m(torch.rand(2, 3, 40, 56))
     assert out.shape == (2, 3)
     assert m.forward_head(m.forward_features(torch.rand(1, 3, 32, 32)), pre_logits=True).shape == (1, 8)
+
+
+@pytest.fixture(scope="module")
+def lite2_state():
+    from training.pretrained import lite_package_path
+
+    try:
+        path = lite_package_path("lite2-package")
+    except PretrainedUnavailable as e:
+        pytest.skip(str(e))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_lite2_package_weights_have_the_pinned_sha_and_load_strictly(lite2_state):
+    from osteo_desktop.core.bundle import sha256_file
+    from training.pretrained import LITE_PACKAGES, lite_package_path
+
+    pkg = LITE_PACKAGES["lite2-package"]
+    assert sha256_file(lite_package_path("lite2-package")) == pkg.sha256
+    model = timm.create_model(pkg.architecture, num_classes=1000)
+    assert timm_stage_depths(model) == list(pkg.stage_depths)
+    model.load_state_dict(lite0_to_timm(lite2_state, list(pkg.stage_depths)), strict=True)
+
+
+def test_lite2_weights_classify_an_imagenet_picture(lite2_state):
+    import cv2
+    import matplotlib
+
+    from training.pretrained import LITE_PACKAGES
+
+    f = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    if not f.is_file():
+        pytest.skip("matplotlib sample image not installed")
+    img = cv2.resize(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (260, 260)).astype(np.float32) / 255
+    x = torch.from_numpy((img - 0.5) / 0.5).permute(2, 0, 1)[None]
+    pkg = LITE_PACKAGES["lite2-package"]
+    model = timm.create_model(pkg.architecture, num_classes=1000)
+    model.load_state_dict(lite0_to_timm(lite2_state, list(pkg.stage_depths)))
+    with torch.no_grad():
+        top5 = model.eval()(x).topk(5).indices[0].tolist()
+    assert 652 in top5
