@@ -144,6 +144,14 @@ def _probe_options(args):
                        threads=args.threads, command="osteo-train " + " ".join(sys.argv[1:]))
     if seeds:
         opt.seeds = seeds
+    if getattr(args, "only", None):
+        from .probe_ablation import default_grid
+
+        grid = {f.name: f for f in default_grid()}
+        unknown = [n for n in args.only if n not in grid]
+        if unknown:
+            raise ConfigError(f"unknown feature set(s) {unknown}; the grid has {list(grid)}")
+        opt.grid = [grid[n] for n in args.only]
     return opt
 
 
@@ -182,10 +190,12 @@ def cmd_embed(args) -> int:
     opt = _probe_options(args)
     ds = load_screening(opt.data_root)
     cache = EmbeddingCache(opt.cache_dir, opt.threads)
-    st = cache.compute([s.path for s in ds.samples], jobs_for(default_grid()))
+    st = cache.compute([s.path for s in ds.samples], jobs_for(opt.grid))
     if args.other:
         other = [p for p, _, _ in read_other(opt.data_root / "other" / "manifest.csv")]
-        fs = next(f for f in default_grid() if f.name == args.other)
+        fs = next((f for f in default_grid() if f.name == args.other), None)
+        if fs is None:
+            raise ConfigError(f"unknown feature set {args.other!r}")
         st = cache.compute(other, [Job(fs.start, fs.size, fs.view_keys(), fs.architecture)])
     print(f"embedding cache {opt.cache_dir}: {st.computed} film(s) computed, {st.reused} reused, "
           f"{len(st.failed)} unreadable, {st.seconds:.0f} s")
@@ -240,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--cache", default="runs/embcache", help="embedding cache folder (reused between runs)")
         sp.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
         sp.add_argument("--seeds", type=int, nargs="+", help="CV split seeds of the ablation (default 42 7 2024; 42 is primary)")
+        sp.add_argument("--only", nargs="+", metavar="FEATURE_SET", help="a subset of the ablation grid (names as in ablation.md)")
 
     pr = sub.add_parser("probe", help="frozen-feature model: ablation, three scores, guard, bundle format 2 (osteo-effnet 2.0.0)")
     probe_common(pr)

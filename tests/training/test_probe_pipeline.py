@@ -163,3 +163,11 @@ def test_age_range_drops_children_and_isolated_oldest():
 def test_selection_rule_prefers_cheap_within_tolerance():
     assert select([("big", 0.80, 4.0), ("small", 0.795, 1.0), ("bad", 0.70, 0.5)], tolerance=0.01) == "small"
     assert select([("big", 0.80, 4.0), ("small", 0.78, 1.0)], tolerance=0.01) == "big"
+
+
+def test_cli_rejects_an_unknown_feature_set(tmp_path, caplog):
+    from training.cli import main
+
+    rc = main(["probe", "--data-root", str(tmp_path), "--cache", str(tmp_path / "c"), "--only", "L9-999", "--no-bundle"])
+    assert rc == 2
+    assert "L9-999" in caplog.text
