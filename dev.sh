@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # osteo-desktop developer entry point: every command first makes sure the environment is set up.
 #   ./dev.sh demo     set up, then open the viewer on the bundled demo film and bundled weights
-#   ./dev.sh test     set up, then lint (ruff) and run the whole test suite (what CI runs)
+#   ./dev.sh test     set up, then the static checks (ruff, mypy) and the whole test suite (what CI runs)
 #   ./dev.sh lint     set up, then run the static checks only
 #   ./dev.sh setup    set up only
 #   ./dev.sh screen … run osteo-screen with the given arguments
@@ -80,6 +80,7 @@ setup() {
 
 lint() {  # static checks CI enforces before the tests (config in pyproject.toml)
   "$VENV/bin/python" -m ruff check --quiet .
+  "$VENV/bin/python" -m mypy  # files and settings: [tool.mypy] in pyproject.toml
 }
 
 cmd=${1:-help}; shift || true

@@ -16,6 +16,7 @@ reported as one line `osteo-desktop self-test: FAILED: <step>: <reason>`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import json
 import logging
@@ -253,8 +254,9 @@ def _run_steps(r: SelfTestResult, bundle, device: str, film_path, report_dir) ->
     # 1. the runtime: torch & co. import (in a frozen app this is where missing libraries show)
     t = time.perf_counter()
     try:
-        import timm  # noqa: F401
         import torch
+
+        importlib.import_module("timm")
     except Exception as e:
         raise StepFailed("import", f"torch/timm cannot be imported ({type(e).__name__}: {e})") from e
     _timed(r, "import", t)
@@ -448,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
         try:  # pydicom resets its logger's level when first imported: import it before quietening it
-            import pydicom  # noqa: F401
+            importlib.import_module("pydicom")
         except ImportError:
             pass  # reported by the film step
         for noisy in ("pydicom", "timm", "osteo_desktop"):

@@ -53,7 +53,7 @@ def cmd_train(args) -> int:
     from .run import train_run
 
     if args.resume:
-        res = train_run(None, Path(args.resume), device=args.device, allow_leaks=args.allow_leaks, resume=True)  # type: ignore[arg-type]
+        res = train_run(None, Path(args.resume), device=args.device, allow_leaks=args.allow_leaks, resume=True)
     else:
         if not args.config:
             raise ConfigError("train needs a CONFIG (or --resume RUN_DIR)")
@@ -113,7 +113,7 @@ def cmd_export(args) -> int:
 
     run_dir = Path(args.run_dir)
     table = str(Path(args.ablation_table).resolve()) if args.ablation_table else None
-    res = train_run(None, run_dir, device=args.device, allow_leaks=args.allow_leaks, resume=True,  # type: ignore[arg-type]
+    res = train_run(None, run_dir, device=args.device, allow_leaks=args.allow_leaks, resume=True,
                     export_overrides={"final": {"fit": True},
                                       "export": {"name": args.name, "version": args.version, "ablation_table": table}})
     if args.out:

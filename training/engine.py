@@ -188,7 +188,7 @@ class Net(nn.Module):
         self.backbone = backbone
         self.aux_head: nn.Module | None = None
         if aux_tscore:
-            clf = backbone.get_classifier()  # type: ignore[operator]
+            clf = backbone.get_classifier()  # type: ignore[operator]  # timm API: nn.Module attrs type as Tensor|Module
             if not isinstance(clf, nn.Linear):
                 raise ValueError("train.aux_tscore_weight needs a model whose classifier is a Linear layer")
             self.aux_head = nn.Linear(clf.in_features, 1)
@@ -197,8 +197,8 @@ class Net(nn.Module):
         if self.aux_head is None:
             return self.backbone(x), None
         b = self.backbone
-        pooled = b.forward_head(b.forward_features(x), pre_logits=True)  # type: ignore[operator]
-        return b.get_classifier()(pooled), self.aux_head(pooled).squeeze(1)  # type: ignore[operator]
+        pooled = b.forward_head(b.forward_features(x), pre_logits=True)  # type: ignore[operator]  # timm API, as above
+        return b.get_classifier()(pooled), self.aux_head(pooled).squeeze(1)  # type: ignore[operator]  # timm API, as above
 
 
 # --------------------------------------------------------------------------------------------

@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("final fit: %d epochs wanted but only ~%d fit in the time left; training %d", want, affordable, max(1, affordable))
         final_over["epochs"] = max(1, affordable)
         summary["final_epochs_cut"] = {"wanted": want, "trained": max(1, affordable)}
-    final = train_run(None, work / chosen, device=args.device, store=store, resume=True,  # type: ignore[arg-type]
+    final = train_run(None, work / chosen, device=args.device, store=store, resume=True,
                       export_overrides={"final": final_over,
                                         "export": {"name": "osteo-effnet", "version": "1.0.0",
                                                    "ablation_table": str((work / "ablation_table.md").resolve())}})

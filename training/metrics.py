@@ -226,9 +226,10 @@ def evaluate_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, classes
     y_bin = np.isin(y, list(low_idx)).astype(int)
     score = low_bmd_score(probs, low_idx)
     flagged = is_low_bmd(score, threshold)
-    age_ok = None
+    age_ok: np.ndarray | None = None
+    age = np.asarray(ages, dtype=np.float64) if ages is not None else np.full(len(y), np.nan)
     if ages is not None:
-        age_ok = np.isfinite(ages)
+        age_ok = np.isfinite(age)
         if age_ok.sum() < 2 or len(set(y_bin[age_ok].tolist())) < 2:
             age_ok = None
 
@@ -244,7 +245,7 @@ def evaluate_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, classes
         }
         if age_ok is not None:
             m = age_ok[idx]
-            a_auc = fast_auc(yb[m], ages[idx][m])  # type: ignore[index]
+            a_auc = fast_auc(yb[m], age[idx][m])
             m_auc = fast_auc(yb[m], sc[m])
             d.update(age_auc=a_auc, model_auc_age_subset=m_auc, model_minus_age_auc=m_auc - a_auc)
         return d
@@ -260,7 +261,7 @@ def evaluate_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, classes
         m = age_ok
         res["age_baseline"] = {
             "n_images": int(m.sum()),
-            "auc_age": float(roc_auc_score(y_bin[m], ages[m])),  # type: ignore[index]
+            "auc_age": float(roc_auc_score(y_bin[m], age[m])),
             "auc_age_ci95": ci(boot.get("age_auc", [])),
             "auc_model_same_images": float(roc_auc_score(y_bin[m], score[m])),
             "auc_model_same_images_ci95": ci(boot.get("model_auc_age_subset", [])),

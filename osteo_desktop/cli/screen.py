@@ -245,9 +245,9 @@ def screen_paths(args: argparse.Namespace) -> int:
             outcome.error = f"{outcome.path}: unexpected error ({type(e).__name__}: {e}). Run with -v and report it."
         log.error("%s", outcome.error, exc_info=args.verbose and not isinstance(e, OsteoError))
 
-    def timed_write(outcome: FilmOutcome, shown01, t0: float) -> None:
+    def timed_write(outcome: FilmOutcome, shown01, t0: float, folder: Path) -> None:
         t = time.perf_counter()
-        _write_outputs(outcome, shown01, out_dir, stems[outcome.path], sources)
+        _write_outputs(outcome, shown01, folder, stems[outcome.path], sources)
         outcome.timings_ms["write"] = (time.perf_counter() - t) * 1000
         outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000  # this film's own work
 
@@ -292,7 +292,7 @@ def screen_paths(args: argparse.Namespace) -> int:
                 outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
                 outcome.timings_ms.update({f"screen_{k}": v for k, v in pred.timings_ms.items()})
                 if out_dir is not None:
-                    write = writer.submit(timed_write, outcome, shown01, t0)
+                    write = writer.submit(timed_write, outcome, shown01, t0, out_dir)
             except Exception as e:
                 record_error(outcome, e)
             if write is None:

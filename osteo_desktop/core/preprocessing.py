@@ -28,8 +28,9 @@ class PreprocessConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> PreprocessConfig:
+        height, width = (int(v) for v in d.get("input_size", (512, 512)))  # ValueError unless two numbers
         return cls(
-            input_size=tuple(int(v) for v in d.get("input_size", (512, 512))),  # type: ignore[arg-type]
+            input_size=(height, width),
             mean=tuple(float(v) for v in d.get("mean", (0.0, 0.0, 0.0))),
             std=tuple(float(v) for v in d.get("std", (1.0, 1.0, 1.0))),
             resize=str(d.get("resize", "letterbox")),

@@ -92,7 +92,7 @@ class Session(Generic[F, R]):
         first film when `current` is not among them)."""
         if not keys:
             return None
-        i = list(keys).index(current) if current in keys else -1
+        i = list(keys).index(current) if current is not None and current in keys else -1
         return keys[(i + delta) % len(keys)]
 
     # -- results -------------------------------------------------------------------------------

@@ -218,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     QCoreApplication.setOrganizationName("osteo-desktop")
     QCoreApplication.setApplicationName("osteo-desktop")
     QCoreApplication.setApplicationVersion(__version__)
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "osteo-desktop", *qt_args])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0] if sys.argv else "osteo-desktop", *qt_args])
     apply_dark_theme(app)
 
     automated = bool(args.screenshot or args.exit_after_result)

@@ -136,7 +136,8 @@ class FilmView(QWidget):
 
     # -- window / level --------------------------------------------------------------------------
     @property
-    def window(self) -> Window | None:
+    def display_window(self) -> Window | None:
+        """The window/level on display (named so as not to hide QWidget.window())."""
         return self._window
 
     @property
@@ -403,6 +404,7 @@ class FilmView(QWidget):
                 self.pan(pos.x() - start.x(), pos.y() - start.y())
                 self._drag = ("pan", pos, None)
             elif kind == "measure":
+                assert isinstance(data, QPointF)  # where the drag started, in image coordinates
                 p0 = data
                 p1 = self.widget_to_image(pos)
                 self._live_measure = Measurement(p0.y(), p0.x(), p1.y(), p1.x())

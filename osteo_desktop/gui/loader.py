@@ -15,12 +15,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from ..core.errors import OsteoError
+from ..core.film import Film
 from .imaging import prepare
 
 log = logging.getLogger(__name__)
 
 
-def _load_film(path: Path):
+def _load_film(path: Path) -> Film:
     from ..core.loading import load_film  # the core loader (pydicom etc. imported on first use)
 
     return load_film(path)
@@ -40,7 +41,7 @@ class _Signals(QObject):
 
 class _Job(QRunnable):
     def __init__(self, jid: int, paths: list[Path], signals: _Signals, stop: threading.Event,
-                 load: Callable[[Path], object], find: Callable[[list[Path]], list[Path]]):
+                 load: Callable[[Path], Film], find: Callable[[list[Path]], list[Path]]):
         super().__init__()
         self.setAutoDelete(True)
         self._jid, self._paths, self._sig, self._stop = jid, paths, signals, stop
@@ -92,7 +93,7 @@ class FilmLoader(QObject):
     failed = Signal(int, str, str)
     finished = Signal(int, int)
 
-    def __init__(self, parent: QObject | None = None, load: Callable[[Path], object] | None = None,
+    def __init__(self, parent: QObject | None = None, load: Callable[[Path], Film] | None = None,
                  find: Callable[[list[Path]], list[Path]] | None = None):
         super().__init__(parent)
         self._pool = QThreadPool(self)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImageWriter
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -169,7 +169,8 @@ class MainWindow(QMainWindow):
         self.auto_action.setChecked(auto)
         self.auto_action.blockSignals(False)
         self._auto_screen = auto
-        opacity = int(s.value("overlay/opacity", 45, type=int))
+        opacity = s.value("overlay/opacity", 45, type=int)
+        opacity = opacity if isinstance(opacity, int) else 45
         self.results.opacity.setValue(max(0, min(100, opacity)))
         self.view.set_cam_opacity(self.results.opacity.value() / 100.0)
         cam = bool(s.value("overlay/visible", True, type=bool))
@@ -235,14 +236,14 @@ class MainWindow(QMainWindow):
         return self.session.current
 
     def open_paths(self, paths: Iterable[str | Path], remember: bool = True) -> int:
-        paths = [Path(p) for p in paths]
-        if not paths:
+        items = [Path(p) for p in paths]
+        if not items:
             return 0
-        jid = self.loader.load(paths)
+        jid = self.loader.load(items)
         self.session.show_first_of(jid)
-        self.statusBar().showMessage(f"Opening {len(paths)} item(s)…", 5000)
+        self.statusBar().showMessage(f"Opening {len(items)} item(s)…", 5000)
         if remember:
-            for p in reversed(paths):
+            for p in reversed(items):
                 self.recent.add(p)
         return jid
 
@@ -319,7 +320,7 @@ class MainWindow(QMainWindow):
         if self.current is None:
             return False
         rgb = stamp(self.view.snapshot_rgb(), EXPORT_STAMP)
-        ok = rgb_qimage(rgb).save(str(path), "PNG")
+        ok = QImageWriter(str(path), QByteArray(b"PNG")).write(rgb_qimage(rgb))
         if ok:
             self.statusBar().showMessage(f"Saved {path}", 6000)
             log.info("exported a PNG snapshot")

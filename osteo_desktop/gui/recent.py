@@ -20,9 +20,9 @@ class RecentFiles:
 
     def files(self) -> list[str]:
         v = self.settings.value(KEY, [])
-        if isinstance(v, str):
-            v = [v]
-        return [str(x) for x in (v or [])]
+        if isinstance(v, str):  # QSettings gives a one-item list back as a plain string
+            return [v]
+        return [str(x) for x in v] if isinstance(v, (list, tuple)) else []
 
     def last_dir(self) -> str:
         """The folder of the newest recent file (where the open dialogs start), else the home folder."""

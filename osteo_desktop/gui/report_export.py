@@ -338,6 +338,8 @@ class PdfReportDialog(QDialog):
     def _fit_height(self) -> None:
         """Grow to fit wrapped text (a QVBoxLayout's minimum size ignores the labels' height-for-width)."""
         lay = self.layout()
+        if lay is None:
+            return
         lay.activate()
         need = lay.totalHeightForWidth(self.width()) if lay.hasHeightForWidth() else lay.sizeHint().height()
         if need > self.height():

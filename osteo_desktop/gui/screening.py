@@ -19,6 +19,7 @@ loaded model to screen the films of the report that have no result yet (`report_
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -164,9 +165,8 @@ class _Worker(QObject):
         imports load C extensions and parse TrueType fonts while holding the GIL, better while the
         user fills in the dialog than while the report is written."""
         try:
-            import reportlab.pdfgen.canvas
-            import reportlab.platypus  # noqa: F401
-
+            for name in ("reportlab.pdfgen.canvas", "reportlab.platypus"):
+                importlib.import_module(name)
             from ..core.reports.pdf import setup_fonts
 
             setup_fonts()

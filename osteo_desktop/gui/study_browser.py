@@ -43,6 +43,14 @@ def film_label(film: Film) -> str:
     return f"{kind}\n{film.display_name}" if kind else film.display_name
 
 
+
+def children(item: QTreeWidgetItem | None) -> list[QTreeWidgetItem]:
+    """The child items of a tree item, in order."""
+    if item is None:
+        return []
+    return [c for c in (item.child(i) for i in range(item.childCount())) if c is not None]
+
+
 class StudyBrowser(QWidget):
     film_activated = Signal(str)  # path
 
@@ -110,14 +118,8 @@ class StudyBrowser(QWidget):
 
     def paths(self) -> list[str]:
         """Films in display order (patients, studies, films as listed)."""
-        out: list[str] = []
-        for i in range(self.tree.topLevelItemCount()):
-            pat = self.tree.topLevelItem(i)
-            for j in range(pat.childCount()):
-                st = pat.child(j)
-                for k in range(st.childCount()):
-                    out.append(st.child(k).data(0, PATH_ROLE))
-        return out
+        return [f.data(0, PATH_ROLE) for pat in children(self.tree.invisibleRootItem())
+                for st in children(pat) for f in children(st)]
 
     def patient_paths(self, path: str) -> list[str]:
         """The films of `path`'s patient (the same `Film.patient_key`), in display order; [] if unknown."""
@@ -125,14 +127,9 @@ class StudyBrowser(QWidget):
         if item is None:
             return []
         pat = item
-        while pat.parent() is not None:
-            pat = pat.parent()
-        out: list[str] = []
-        for j in range(pat.childCount()):
-            st = pat.child(j)
-            for k in range(st.childCount()):
-                out.append(st.child(k).data(0, PATH_ROLE))
-        return out
+        while (parent := pat.parent()) is not None:
+            pat = parent
+        return [f.data(0, PATH_ROLE) for st in children(pat) for f in children(st)]
 
     def patient_count(self) -> int:
         return self.tree.topLevelItemCount()

@@ -8,6 +8,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from ..core.film import Film
+from .study_browser import children
 
 MAX_VALUE_CHARS = 240
 
@@ -98,15 +99,14 @@ class TagBrowser(QDialog):
             if hit and needle and tag_key:
                 matches += 1
             child_hit = False
-            for i in range(item.childCount()):
-                child_hit = visit(item.child(i)) or child_hit
+            for child in children(item):
+                child_hit = visit(child) or child_hit
             show = hit or child_hit
             item.setHidden(not show)
             return show
 
-        root = self.tree.invisibleRootItem()
-        for i in range(root.childCount()):
-            visit(root.child(i))
+        for item in children(self.tree.invisibleRootItem()):
+            visit(item)
         return matches
 
     def visible_keywords(self) -> list[str]:
@@ -115,10 +115,9 @@ class TagBrowser(QDialog):
         def visit(item: QTreeWidgetItem) -> None:
             if not item.isHidden() and item.text(1):
                 out.append(item.text(1))
-            for i in range(item.childCount()):
-                visit(item.child(i))
+            for child in children(item):
+                visit(child)
 
-        root = self.tree.invisibleRootItem()
-        for i in range(root.childCount()):
-            visit(root.child(i))
+        for item in children(self.tree.invisibleRootItem()):
+            visit(item)
         return out

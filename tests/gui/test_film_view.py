@@ -40,13 +40,13 @@ def test_placeholder_without_film(view):
 
 def test_right_drag_changes_window_level_live(view, qtbot):
     _load(view, windows=(Window(2000, 3000, "file"),))
-    before = view.window
+    before = view.display_window
     assert before is not None and before.name == "file"
     seen = []
-    view.window_changed.connect(lambda: seen.append(view.window))
+    view.window_changed.connect(lambda: seen.append(view.display_window))
     img_before = qimage_to_rgb(view.grab().toImage())
     drag(view, QPointF(300, 250), QPointF(400, 200), Qt.MouseButton.RightButton)
-    after = view.window
+    after = view.display_window
     assert after.name == "manual"
     assert after.width > before.width  # dragged right: wider
     assert after.center < before.center  # dragged up: lower level
@@ -59,7 +59,7 @@ def test_presets_invert_and_reset(view):
     lf = _load(view, windows=(Window(2000, 3000, "file"),))
     names = view.preset_names()
     assert names[0].startswith("file") and any(n.startswith("auto") for n in names)
-    assert view.apply_preset(len(names) - 1) and view.window.name == "full range"
+    assert view.apply_preset(len(names) - 1) and view.display_window.name == "full range"
     assert not view.apply_preset(8)
     u8 = view._u8.copy()
     view.toggle_invert()
@@ -68,7 +68,7 @@ def test_presets_invert_and_reset(view):
     view.rotate(1)
     view.flip(True)
     view.reset()
-    assert (view.rotation, view.flips, view.inverted, view.window) == (0, (False, False), False, lf.choice.window)
+    assert (view.rotation, view.flips, view.inverted, view.display_window) == (0, (False, False), False, lf.choice.window)
 
 
 def test_wheel_zoom_keeps_point_under_cursor(view):

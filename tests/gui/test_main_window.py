@@ -70,7 +70,7 @@ def test_keyboard_shortcuts_drive_the_view(qtbot, make_window, tmp_path):
     assert v.inverted
     n = len(v.preset_names())
     qtbot.keyClick(w, Qt.Key(Qt.Key.Key_1 + n - 1))
-    assert v.window.name == "full range"
+    assert v.display_window.name == "full range"
     qtbot.keyClick(w, Qt.Key.Key_Plus)
     assert not v._fit
     qtbot.keyClick(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)

@@ -16,7 +16,7 @@ import logging
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
@@ -94,7 +94,8 @@ def _file_meta(path: Path, force: bool) -> tuple[Any, bytes | None, int]:
 def _parse(buf: bytes, stop_at_pixels: bool) -> Dataset:
     from pydicom.filereader import _at_pixel_data, read_dataset
 
-    return read_dataset(DicomBytesIO(buf), False, True, stop_when=_at_pixel_data if stop_at_pixels else None)
+    fp = cast(BinaryIO, DicomBytesIO(buf))  # pydicom reads DicomBytesIO; its annotation says BinaryIO
+    return read_dataset(fp, False, True, stop_when=_at_pixel_data if stop_at_pixels else None)
 
 
 def _read_deflated(path: Path, meta: Any, preamble: bytes | None, offset: int, stop_before_pixels: bool,
@@ -117,9 +118,9 @@ def _read_deflated(path: Path, meta: Any, preamble: bytes | None, offset: int, s
             if inflater.eof:
                 break
             check_inflated(path, len(out), max_bytes)
-            if not checked and len(out) >= PEEK_BYTES:
+            if not checked and check_header is not None and len(out) >= PEEK_BYTES:
                 checked = True
-                _check_partial_header(out, check_header)  # type: ignore[arg-type]
+                _check_partial_header(out, check_header)
     check_inflated(path, len(out), max_bytes)
     if not out:
         raise FilmLoadError(f"{path}: the deflated DICOM data set is empty or not deflate data; the file is damaged.")

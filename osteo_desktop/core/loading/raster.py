@@ -112,12 +112,12 @@ def _read_pillow(path: Path, kind: str, max_pixels: int, max_bytes: int, warning
             width, height = im.size
             check_decode_size(path, _pillow_size(im), max_bytes)
             check_dimensions(path, height, width, max_pixels)
-            if getattr(im, "n_frames", 1) > 1:
-                warnings.append(f"{path.name}: the file holds {im.n_frames} images; only the first one is used.")
+            n_frames = int(getattr(im, "n_frames", 1))
+            if n_frames > 1:
+                warnings.append(f"{path.name}: the file holds {n_frames} images; only the first one is used.")
             im.load()
-            if kind == JPEG:
-                im = ImageOps.exif_transpose(im)  # as every viewer (and cv2.imread) shows it
-            return _pillow_to_array(im)
+            shown: Image.Image = ImageOps.exif_transpose(im) if kind == JPEG else im  # as every viewer shows a JPEG
+            return _pillow_to_array(shown)
     except OsteoError:
         raise
     except Image.DecompressionBombError as e:

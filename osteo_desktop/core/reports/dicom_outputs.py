@@ -354,7 +354,7 @@ def build_dicom_sc(film: Film, prediction: Prediction) -> Any:
         transfer_syntax_uid="1.2.840.10008.1.2.1",  # explicit VR little endian
     )
     if orientation is None:
-        sc.PatientOrientation = ""  # unknown: Type 2, present and empty
+        sc.PatientOrientation = []  # unknown: Type 2, present and empty (zero-length value)
     if is_image:
         try:
             sc.copy_patient_and_study_information(ref)  # the whole patient/study modules, not just the basics

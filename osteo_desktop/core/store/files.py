@@ -122,18 +122,19 @@ def part10_bytes(dataset_bytes: bytes, *, sop_class_uid: str, sop_instance_uid: 
     exactly as received (never decoded and re-encoded)."""
     from pydicom import __version__ as pydicom_version
     from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_file_meta_info
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    meta.TransferSyntaxUID = transfer_syntax
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = f"PYDICOM {pydicom_version}"[:16]
     if source_aet:
         meta.SourceApplicationEntityTitle = source_aet[:16]
-    buf = io.BytesIO()
+    buf = DicomBytesIO()
     buf.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(buf, meta, enforce_standard=True)
     buf.write(dataset_bytes)
@@ -187,7 +188,7 @@ def _parse(source: bytes | str | Path) -> Any:
     from pydicom.errors import InvalidDicomError
 
     in_memory = isinstance(source, (bytes, bytearray))
-    fp: Any = io.BytesIO(source) if in_memory else str(source)
+    fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
     try:  # large values (the pixels) stay on disk when reading a file: only their presence matters here
         return pydicom.dcmread(fp, force=True, defer_size=None if in_memory else 1024)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, struct.error) as e:

@@ -170,7 +170,7 @@ class LocalStore:
         self.db_path = self.folder / DB_NAME
         self.timeout = timeout
         had_db = self.db_path.exists()
-        self._conn = open_database(self.db_path, timeout=timeout)
+        self._conn: sqlite3.Connection | None = open_database(self.db_path, timeout=timeout)
         self._lock = threading.RLock()
         if not had_db and (self.folder / STUDIES_DIR).is_dir():
             log.warning("%s: no index found beside existing files; rebuilding it from the files", self.folder)
@@ -182,7 +182,7 @@ class LocalStore:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
-                self._conn = None  # type: ignore[assignment]
+                self._conn = None
 
     def __enter__(self) -> LocalStore:
         return self
@@ -478,7 +478,7 @@ class LocalStore:
             rows = self._db().execute(
                 "SELECT id, created_at, os_user, source, file, sop_uid, study_uid, status, decision, score, model_name, "
                 f"model_version, model_sha256, row_json FROM results {where} ORDER BY id", tuple(params)).fetchall()
-        return [ResultRow(*r[:13], json.loads(r[13])) for r in rows]
+        return [ResultRow(*[*r[:13], json.loads(r[13])]) for r in rows]
 
     def audit_trail(self, *, study_uid: str | None = None, action: str | None = None) -> list[AuditEntry]:
         clauses, params = [], []
@@ -493,7 +493,7 @@ class LocalStore:
             rows = self._db().execute(
                 "SELECT id, at, os_user, action, study_uid, sop_uid, target, model_name, model_version, model_sha256, "
                 f"outcome, details FROM audit {where} ORDER BY id", tuple(params)).fetchall()
-        return [AuditEntry(*r[:11], json.loads(r[11])) for r in rows]
+        return [AuditEntry(*[*r[:11], json.loads(r[11])]) for r in rows]
 
     def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         """A read-only query on the index (used by the worklist)."""

@@ -118,8 +118,7 @@ def worklist(store: LocalStore, query: WorklistQuery | None = None, *, limit: in
     out: list[StudySummary] = []
     for r in rows:
         c = counts.get(r[0], {})
-        s = StudySummary(*r[:10], modalities=tuple(m for m in (r[10] or "").split("\\") if m), n_series=int(r[11]),
-                         n_instances=int(r[12]), counts=c)
+        s = StudySummary(*[*r[:10], tuple(m for m in (r[10] or "").split("\\") if m), int(r[11]), int(r[12]), c])
         if q.badge and s.badge != (UNSCREENED if q.badge == "unscreened" else q.badge):
             continue
         out.append(s)
