@@ -202,7 +202,8 @@ def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleCo
     unit = codes.UCUM.NoUnits
     measurements: list[Any] = []
     comments: list[str] = []
-    if not prediction.screened:  # nothing was measured: say so, and why
+    score = prediction.low_bmd_score
+    if not prediction.screened or score is None:  # nothing was measured: say so, and why
         evaluations = [hd.sr.QualitativeEvaluation(name=_code(*CODE_RESULT), value=_code(*CODE_NOT_EVALUATED))]
         comments.append(f"Not screened: {prediction.not_screened_reason}")
         anatomy = None
@@ -213,7 +214,7 @@ def build_dicom_sr(film: Film, prediction: Prediction, bundle: Bundle | BundleCo
             hd.sr.Measurement(name=_code(class_codes[c], PROBABILITY_PREFIX + c), value=float(probs.get(c, 0.0)), unit=unit)
             for c in prediction.class_names
         ]
-        measurements.append(hd.sr.Measurement(name=_code(*CODE_SCORE), value=float(prediction.low_bmd_score), unit=unit))
+        measurements.append(hd.sr.Measurement(name=_code(*CODE_SCORE), value=float(score), unit=unit))
         if not prediction.validated:
             result = CODE_INFO_ONLY
         else:

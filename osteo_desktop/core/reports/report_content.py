@@ -53,8 +53,8 @@ def pct(p: float) -> str:
     return f"{100.0 * p:.1f} %"
 
 
-def score_text(s: float) -> str:
-    return f"{s:.3f}"
+def score_text(s: float | None) -> str:
+    return "—" if s is None else f"{s:.3f}"
 
 
 def _num(v: Any) -> str:
