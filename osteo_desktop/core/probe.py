@@ -28,6 +28,7 @@ Depends on torch and timm only (no Qt): the application and training build it th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from timm.models import register_model
@@ -73,6 +74,13 @@ def pool_features(fmap: torch.Tensor, pooling: Sequence[str] = POOLINGS) -> torc
 
 
 class PooledLinearNet(nn.Module):
+    # registered buffers and the timm backbone, typed for mypy (nn.Module's __getattr__ says Tensor | Module)
+    feat_mean: torch.Tensor
+    feat_std: torch.Tensor
+    ood_mean: torch.Tensor
+    ood_whiten: torch.Tensor
+    backbone: Any  # a timm model: num_features and forward_features are timm's API, not nn.Module's
+
     def __init__(self, num_classes: int = 3, in_chans: int = 3, backbone: str = "tf_efficientnet_lite0",
                  anatomies: Sequence[str] = ANATOMIES, guard_classes: Sequence[str] = GUARD_CLASSES, ood_dims: int = 32,
                  views: Sequence[str] = ("whole",), hflip_tta: bool = False, pooling: Sequence[str] = POOLINGS, **_: object):
