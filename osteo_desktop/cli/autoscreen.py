@@ -53,10 +53,15 @@ class _Job:
 
 
 class AutoScreener:
+    """`screener`: a Screener-like object, or a callable that makes one; it is then called in the
+    worker thread, so that loading the model (torch) never delays receiving."""
+
     def __init__(self, store: LocalStore, screener: Any, *, send_to: RemoteNode | None = None,
                  our_aet: str = "OSTEO", timeout: float = 30.0, source: str = "osteo-node", send_attempts: int = 3):
         self.store = store
-        self.screener = screener
+        self.screener = screener if hasattr(screener, "screen") else None
+        self._make_screener = None if self.screener is not None else screener
+        self.broken = ""  # why the screener could not be made (films then wait for the next start)
         self.send_to = send_to
         self.our_aet = our_aet
         self.timeout = timeout
@@ -67,8 +72,10 @@ class AutoScreener:
         self.screened = 0
         self.failed = 0
         self.sent = 0
-        self.idle = threading.Event()
+        self.idle = threading.Event()  # set while no film is queued or being screened
         self.idle.set()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,7 +88,8 @@ class AutoScreener:
         if self._thread is not None:
             while True:  # drop what is queued: it has no result yet, so the next start screens it
                 try:
-                    self._queue.get_nowait()
+                    if self._queue.get_nowait() is not None:
+                        self._done()
                 except queue.Empty:
                     break
             self._queue.put(None)
@@ -89,8 +97,17 @@ class AutoScreener:
             self._thread = None
 
     def submit(self, path: Path, header: InstanceHeader) -> None:
-        self.idle.clear()
+        with self._pending_lock:
+            self._pending += 1
+            self.idle.clear()
         self._queue.put(_Job(Path(path), header))
+
+    def _done(self) -> None:
+        with self._pending_lock:
+            self._pending -= 1
+            if self._pending <= 0:
+                self._pending = 0
+                self.idle.set()
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -116,18 +133,26 @@ class AutoScreener:
 
     # -- the worker --------------------------------------------------------------------------
     def _run(self) -> None:
+        if self.screener is None and self._make_screener is not None:
+            try:
+                self.screener = self._make_screener()
+            except Exception as e:  # receiving goes on; the films are screened at the next start
+                self.broken = str(e) if isinstance(e, OsteoError) else f"{type(e).__name__}: {e}"
+                log.error("the model could not be loaded, so nothing is screened (films are still received and will "
+                          "be screened at the next start): %s", self.broken)
         while True:
-            if self._queue.empty():
-                self.idle.set()
             job = self._queue.get()
             if job is None:
                 return
             try:
-                self._screen(job)
+                if self.screener is not None:
+                    self._screen(job)
             except StoreError as e:  # the store is unusable: say so, keep the node receiving
                 log.error("%s", e)
-            except Exception:
+            except Exception:  # one film never stops the worker
                 log.exception("screening %s failed unexpectedly", job.header.sop_uid)
+            finally:
+                self._done()
 
     def _record(self, row: dict[str, Any], h: InstanceHeader) -> None:
         self.store.record_result(row, sop_uid=h.sop_uid, series_uid=h.series_uid, study_uid=h.study_uid,

@@ -87,6 +87,17 @@ def _open_store(args: argparse.Namespace):
     return store, report
 
 
+def _load_screener(bundle, device: str, threads: int):  # a core.bundle.Bundle
+    import torch
+
+    from ..core.inference import Screener
+
+    torch.set_num_threads(max(1, threads))
+    screener = Screener(bundle, device=device)
+    log.info("screening with model %s %s on %s", screener.model_info.name, screener.model_info.version, screener.device)
+    return screener
+
+
 def run(args: argparse.Namespace) -> int:
     from ..core.net import NetworkSettings, RemoteNode, StorageNode
 
@@ -114,20 +125,16 @@ def run(args: argparse.Namespace) -> int:
     autoscreen = None
     try:
         if args.screen:
-            import torch
-
-            from ..core.inference import Screener
+            from ..core.bundle import read_bundle
             from .autoscreen import AutoScreener
 
-            torch.set_num_threads(max(1, args.threads))
             try:
-                screener = Screener(args.bundle, device=args.device)
+                bundle = read_bundle(args.bundle)  # checked now (exit 3); the model loads in the worker thread
             except BundleError as e:
                 log.error("%s", e)
                 return EXIT_BUNDLE
-            log.info("screening with model %s %s on %s", screener.model_info.name, screener.model_info.version,
-                     screener.device)
-            autoscreen = AutoScreener(store, screener, send_to=send_to, our_aet=aet, timeout=args.timeout)
+            autoscreen = AutoScreener(store, lambda: _load_screener(bundle, args.device, args.threads), send_to=send_to,
+                                      our_aet=aet, timeout=args.timeout)
             autoscreen.start()
             if not args.no_catch_up:
                 n = autoscreen.catch_up()
@@ -152,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, on_signal)
         node.start()
         host, port = node.address
-        log.info("osteo-node %s listening on %s:%d, store %s", aet, host, port, store.folder)
+        log.info("osteo-node %s listening on %s:%d, store %s; accepting %s", aet, host, port, store.folder,
+                 "any calling AE title" if args.accept_any else "calling AE titles " + ", ".join(args.allow))
         try:
             while not stop.wait(0.5):
                 pass

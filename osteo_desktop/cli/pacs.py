@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 class Progress:
     """One line on stderr, rewritten in place on a terminal; nothing with --quiet or --json."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, every_s: float = 2.0):
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
+        self.every_s = every_s  # without a terminal: a log line at most this often (and the last one)
         self._last = ""
+        self._last_t = 0.0
 
     def __call__(self, done: int, total: int | None, message: str) -> None:
         if not self.enabled or message == self._last:
@@ -89,7 +92,10 @@ class Progress:
         if self.tty:
             sys.stderr.write("\r" + message + " " * 8)
             sys.stderr.flush()
-        else:
+            return
+        now = time.monotonic()
+        if now - self._last_t >= self.every_s or (total is not None and done >= total):
+            self._last_t = now
             log.info("%s", message)
 
     def close(self) -> None:

@@ -220,7 +220,7 @@ class NodeProcess:
         self.log = tmp_path / f"node-{port}-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120.0) -> NodeProcess:
+    def start(self, timeout: float = 300.0) -> NodeProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "osteo_desktop.cli.node", *self.args],
                                      stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), env=self.env, cwd=REPO)
         wait_for_port(self.port, self.proc, timeout, self.log)

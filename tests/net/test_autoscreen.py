@@ -81,3 +81,37 @@ def test_a_failed_screening_is_recorded_as_failed(store):
     auto.stop()
     [r] = store.results()
     assert r.status == "error" and "could not run" in r.row["error"] and auto.failed == 1
+
+
+def test_a_model_that_cannot_load_leaves_films_for_the_next_start(store):
+    from osteo_desktop.core.errors import BundleError
+
+    def factory():
+        raise BundleError("model_weights: weights missing (test)")
+
+    dx = store.add_bytes(film_bytes(make_film()), source="PACS")
+    auto = AutoScreener(store, factory)
+    auto.start()
+    auto.submit(dx.path, dx.header)
+    assert auto.idle.wait(30)
+    auto.stop()
+    assert "weights missing" in auto.broken and store.results() == []  # no false "failed" row
+    assert AutoScreener(store, StandIn()).catch_up() == 1  # screened at the next start
+
+
+def test_the_screener_is_made_in_the_worker_thread(store):
+    import threading
+
+    made_in = []
+
+    def factory():
+        made_in.append(threading.current_thread().name)
+        return StandIn()
+
+    auto = AutoScreener(store, factory)
+    auto.start()
+    dx = store.add_bytes(film_bytes(make_film()), source="PACS")
+    auto.submit(dx.path, dx.header)
+    assert auto.idle.wait(30)
+    auto.stop()
+    assert made_in == ["osteo-autoscreen"] and len(store.results()) == 1

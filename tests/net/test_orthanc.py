@@ -180,14 +180,14 @@ def test_move_to_a_node_that_refuses_the_pacs_reports_failed_sub_operations(orth
         assert s.count() == 0
 
 
-def wait_for(predicate, timeout: float, what: str):
+def wait_for(predicate, timeout: float, what):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = predicate()
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
 
 
 def test_node_screens_arrivals_and_sends_sr_and_sc_back_to_orthanc(orthanc, node_factory, tiny_bundle, tmp_path):
@@ -207,7 +207,7 @@ def test_node_screens_arrivals_and_sends_sr_and_sc_back_to_orthanc(orthanc, node
         mods = {s["MainDicomTags"].get("Modality") for s in series}
         return series if {"SR", "OT"} <= mods or ({"SR"} <= mods and len(series) >= 3) else None
 
-    series = wait_for(outputs, 180, "the SR and the SC in Orthanc\n" + node.output()[-2000:])
+    series = wait_for(outputs, 300, lambda: "the SR and the SC in Orthanc\n" + node.output()[-3000:])
     got = {}
     for s in series:
         for inst in s["Instances"]:

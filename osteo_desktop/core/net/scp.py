@@ -90,7 +90,7 @@ class StorageNode:
                             "use the port (choose another with --port), or the address is not this computer's.") from e
         self._ae = ae
         host, port = self.address
-        log.info("storage node %s listening on %s:%d (%s)", self.aet, host, port,
+        log.debug("storage node %s listening on %s:%d (%s)", self.aet, host, port,
                  "any calling AE title" if self.accept_any else "calling AE titles " + ", ".join(self.allowed))
 
     def stop(self) -> None:

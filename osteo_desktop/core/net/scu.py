@@ -295,8 +295,14 @@ class PacsClient:
         for cx in contexts:
             ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
         t0 = time.monotonic()
-        assoc = ae.associate(self.remote.host, self.remote.port, ae_title=self.remote.aet,
-                             ext_neg=list(roles) if roles else None, evt_handlers=list(handlers or []))
+        try:
+            assoc = ae.associate(self.remote.host, self.remote.port, ae_title=self.remote.aet,
+                                 ext_neg=list(roles) if roles else None, evt_handlers=list(handlers or []))
+        except OSError as e:  # e.g. a host name that does not resolve
+            ae.shutdown()
+            problem = _tcp_problem(self.remote.host, self.remote.port, self.timeout) or (e.strerror or str(e))
+            raise PacsUnreachableError(f"cannot reach {self.remote}: {problem}. Check the host, the port and that the "
+                                       "PACS is running.") from e
         if not assoc.is_established:
             ae.shutdown()
             raise self._association_error(assoc, what, time.monotonic() - t0)
@@ -474,7 +480,8 @@ class PacsClient:
                     f"{self.our_aet} retrieve.")
             if what == "C-MOVE":
                 hint += (f" For C-MOVE the destination AE title {destination!r} must be among its known modalities "
-                         "(in Orthanc: DicomModalities), with the host and port where it listens.")
+                         "(in Orthanc: DicomModalities) with the host and port where it listens, and a storage node "
+                         "(osteo-node) must be listening there.")
             raise PacsError(f"{what} from {self.remote}: {status_text(code)}{comment}.{hint}")
         return result
 

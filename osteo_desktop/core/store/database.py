@@ -162,7 +162,9 @@ def _migrate(conn: sqlite3.Connection, path: Path, target: int | None) -> None:
             title, script = MIGRATIONS[n - 1]
             for stmt in _statements(script):
                 conn.execute(stmt)
-            log.info("%s: schema migrated to %d (%s)", path, n, title)
+            log.log(logging.INFO if version else logging.DEBUG, "%s: schema migrated to %d (%s)", path, n, title)
+        if not version and target:
+            log.info("%s: new store database created", path)
         if target > version:
             conn.execute(f"PRAGMA user_version = {int(target)}")
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
