@@ -43,6 +43,14 @@ def make_bundle(folder: Path, *, architecture: str = "efficientnet_b0", input_si
     return write_bundle(folder, model.state_dict(), cfg, "# Test bundle\nRandom weights, for tests only.\n")
 
 
+@pytest.fixture(autouse=True)
+def _no_user_store_or_settings(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's real local study store or network settings."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("OSTEO_STORE", str(base / "store"))
+    monkeypatch.setenv("OSTEO_CONFIG_DIR", str(base / "config"))
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     return make_bundle(tmp_path_factory.mktemp("bundle"))

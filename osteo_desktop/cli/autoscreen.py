@@ -178,6 +178,7 @@ class AutoScreener:
         try:
             outcome.film = load_film(job.path)
             outcome.warnings += outcome.film.warnings
+            assert self.screener is not None  # _run screens only once there is one
             pred = self.screener.screen(outcome.film, gradcam=self.send_to is not None)
             outcome.prediction = pred
             outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
@@ -207,7 +208,8 @@ class AutoScreener:
         assert self.send_to is not None
         target = str(self.send_to)
         paths: list[Path] = []
-        for kind, build in (("sr", lambda: reports.build_dicom_sr(film, pred, self.screener.bundle)),
+        bundle = getattr(self.screener, "bundle", None)
+        for kind, build in (("sr", lambda: reports.build_dicom_sr(film, pred, bundle)),
                             ("sc", lambda: reports.build_dicom_sc(film, pred))):
             try:
                 stored = self.store.add_dataset(build(), source=self.source)

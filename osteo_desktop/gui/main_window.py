@@ -48,6 +48,7 @@ from .recent import RecentFiles
 from .results_panel import ResultsPanel
 from .screening_presenter import ScreeningPresenter
 from .shortcuts import ShortcutsDialog
+from .store_link import StoreLink
 from .study_browser import StudyBrowser
 from .tag_browser import TagBrowser
 
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self.results = ResultsPanel(self)
         self.results_dock = self._dock("AI screening", self.results, Qt.DockWidgetArea.RightDockWidgetArea, "resultsDock")
         self.tags = TagBrowser(self)
+        self.store = StoreLink(self)  # the "Local store" worklist dock, the PACS dialog, the audit trail
 
         self.loader = FilmLoader(self)
         self.controller = scr.ScreeningController(bundle, device, screener_factory, self)
@@ -356,6 +358,12 @@ class MainWindow(QMainWindow):
         """Show a folder in the system's file manager."""
         return self.exports.open_folder(folder)
 
+    def show_pacs(self) -> None:
+        self.store.show_pacs()
+
+    def show_worklist(self) -> None:
+        self.store.show_worklist()
+
     def show_tags(self) -> None:
         self.tags.set_film(self.current.film if self.current else None)
         self.tags.show()
@@ -479,7 +487,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         ok_c = self.controller.shutdown()
         ok_l = self.loader.shutdown()
-        return ok_c and ok_l
+        ok_n = self.store.shutdown()
+        return ok_c and ok_l and ok_n
 
     def closeEvent(self, e: QCloseEvent) -> None:
         self._save_settings()

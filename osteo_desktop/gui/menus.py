@@ -47,6 +47,11 @@ def build_menus(w: MainWindow) -> None:
     act("Open &demo film", None, w.open_demo, m)
     w.recent_menu = m.addMenu("Open &recent")
     m.addSeparator()
+    act("&PACS: query and retrieve…", "Ctrl+Shift+P", w.show_pacs, m,
+        tip="Find studies on a PACS, retrieve them into the local store and open them")
+    act("&Local store worklist", "Ctrl+L", w.show_worklist, m,
+        tip="The studies of the local store with their screening results")
+    m.addSeparator()
     act("&Next film", "PgDown", lambda: w.step_film(1), m)
     act("&Previous film", "PgUp", lambda: w.step_film(-1), m)
     m.addSeparator()
@@ -93,6 +98,7 @@ def build_menus(w: MainWindow) -> None:
     m.addSeparator()
     m.addAction(w.browser_dock.toggleViewAction())
     m.addAction(w.results_dock.toggleViewAction())
+    m.addAction(w.store.dock.toggleViewAction())
 
     m = mb.addMenu("&Tools")
     w.measure_action = act("&Distance (mm)", "D", w.set_measure_mode, m, checkable=True,

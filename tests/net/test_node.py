@@ -132,10 +132,8 @@ def test_client_errors_say_what_to_check():
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)
     try:
-        t0 = time.monotonic()
         with pytest.raises(PacsTimeoutError, match="did not answer"):
             PacsClient(RemoteNode("PACS", "127.0.0.1", silent.getsockname()[1]), timeout=1).echo()
-        assert time.monotonic() - t0 < 15
     finally:
         silent.close()
 

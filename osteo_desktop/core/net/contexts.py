@@ -20,6 +20,12 @@ from pydicom.uid import (
     RLELossless,
 )
 
+# SOP classes (pynetdicom's sop_class module makes its names at run time, unseen by type checkers)
+VERIFICATION = "1.2.840.10008.1.1"
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+
 #: what we accept and ask for when films come to us: uncompressed first, then every compressed
 #: syntax the viewer can decode (so a PACS never needs to transcode, and never loses quality doing so)
 FILM_TRANSFER_SYNTAXES = [
@@ -47,8 +53,9 @@ def storage_scp_contexts() -> list[Any]:
     sender that offers both is never asked to compress lossily."""
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, build_context
 
-    order = list(FILM_TRANSFER_SYNTAXES) + [ts for ts in ALL_TRANSFER_SYNTAXES if ts not in FILM_TRANSFER_SYNTAXES]
-    return [build_context(cx.abstract_syntax, order) for cx in AllStoragePresentationContexts]
+    order: list[str] = [str(ts) for ts in FILM_TRANSFER_SYNTAXES]
+    order += [str(ts) for ts in ALL_TRANSFER_SYNTAXES if ts not in FILM_TRANSFER_SYNTAXES]
+    return [build_context(str(cx.abstract_syntax), list(order)) for cx in AllStoragePresentationContexts]
 
 
 def retrieve_storage_contexts(limit: int = 120) -> list[Any]:
@@ -56,7 +63,8 @@ def retrieve_storage_contexts(limit: int = 120) -> list[Any]:
     most 128 contexts, one of them the C-GET itself). pynetdicom's 120 common storage classes."""
     from pynetdicom import StoragePresentationContexts, build_context
 
-    return [build_context(cx.abstract_syntax, FILM_TRANSFER_SYNTAXES) for cx in StoragePresentationContexts[:limit]]
+    syntaxes: list[str] = [str(ts) for ts in FILM_TRANSFER_SYNTAXES]
+    return [build_context(str(cx.abstract_syntax), list(syntaxes)) for cx in StoragePresentationContexts[:limit]]
 
 
 _GENERAL = {

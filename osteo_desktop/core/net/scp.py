@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PacsError, StoreError
 from .address import check_aet
-from .contexts import storage_scp_contexts
+from .contexts import VERIFICATION, storage_scp_contexts
 
 if TYPE_CHECKING:
     from ..store import LocalStore, StoredInstance
@@ -66,18 +66,17 @@ class StorageNode:
 
     def start(self) -> None:
         from pynetdicom import AE, evt
-        from pynetdicom.sop_class import Verification
 
         if self._server is not None:
             return
         ae = AE(ae_title=self.aet)
         ae.supported_contexts = storage_scp_contexts()
-        ae.add_supported_context(Verification)
+        ae.add_supported_context(VERIFICATION)
         ae.require_called_aet = True
         ae.require_calling_aet = [] if self.accept_any else list(self.allowed)
         ae.maximum_associations = self.max_associations
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_STORE, self._on_c_store),
             (evt.EVT_C_ECHO, self._on_c_echo),
             (evt.EVT_REJECTED, self._on_rejected),

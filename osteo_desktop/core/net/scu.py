@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AssociationRefusedError, PacsError, PacsTimeoutError, PacsUnreachableError, StoreError, SubOperationsFailedError
 from .address import RemoteNode, check_aet
-from .contexts import FILM_TRANSFER_SYNTAXES, retrieve_storage_contexts, status_text
+from .contexts import (
+    FILM_TRANSFER_SYNTAXES,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    VERIFICATION,
+    retrieve_storage_contexts,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -358,10 +366,9 @@ class PacsClient:
     def echo(self) -> float:
         """C-ECHO; returns the round trip in milliseconds (association included)."""
         from pynetdicom import build_context
-        from pynetdicom.sop_class import Verification
 
         t0 = time.perf_counter()
-        with self._association([build_context(Verification)], what="verification (C-ECHO)") as assoc:
+        with self._association([build_context(VERIFICATION)], what="verification (C-ECHO)") as assoc:
             status = assoc.send_c_echo()
             code = getattr(status, "Status", None) if status is not None and len(status) else None
             if code != 0x0000:
@@ -372,7 +379,7 @@ class PacsClient:
     def find(self, query: FindQuery, *, limit: int | None = None) -> list[FindMatch]:
         """Study-level matches, or series-level ones (for each matching study when no study UID is given)."""
         from pynetdicom import build_context
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+        FIND = STUDY_ROOT_FIND
 
         level = query.level.upper()
         if level not in (STUDY, SERIES):
@@ -395,7 +402,7 @@ class PacsClient:
         return out
 
     def _c_find(self, assoc: Any, identifier: Dataset) -> Iterator[Dataset]:
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+        FIND = STUDY_ROOT_FIND
 
         for status, ident in assoc.send_c_find(identifier, FIND):
             code = getattr(status, "Status", None) if status is not None and len(status) else None
@@ -449,7 +456,8 @@ class PacsClient:
             if progress is not None:
                 done = result.completed + result.failed + result.warning
                 total = None if result.remaining is None else done + result.remaining
-                progress(done, total, f"{what}: {done}" + (f" of {total}" if total is not None else "") + " instances")
+                noun = "instance" if (total if total is not None else done) == 1 else "instances"
+                progress(done, total, f"{what}: {done}" + (f" of {total}" if total is not None else "") + f" {noun}")
             if code in (0xFF00, 0xFF01):
                 if should_cancel is not None and should_cancel():
                     assoc.abort()
@@ -490,7 +498,7 @@ class PacsClient:
             should_cancel: Callable[[], bool] | None = None) -> RetrieveResult:
         """C-GET a study (or series) into `store`: the PACS sends the instances back over this association."""
         from pynetdicom import build_context, build_role, evt
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
+        GET = STUDY_ROOT_GET
 
         from ..store import InvalidInstanceError
 
@@ -533,7 +541,7 @@ class PacsClient:
              should_cancel: Callable[[], bool] | None = None) -> RetrieveResult:
         """C-MOVE a study (or series) to the storage node `destination` (an AE title the PACS knows)."""
         from pynetdicom import build_context
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
+        MOVE = STUDY_ROOT_MOVE
 
         dest = check_aet(destination, "move destination AE title")
         result = RetrieveResult("C-MOVE")

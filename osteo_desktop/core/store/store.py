@@ -47,6 +47,12 @@ from .files import (
 log = logging.getLogger(__name__)
 
 STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
+#: SOP classes that are not pictures: structured reports and key objects, presentation states,
+#: encapsulated documents, raw data / spatial registrations
+NON_FILM_SOP_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.",
+                               "1.2.840.10008.5.1.4.1.1.104.", "1.2.840.10008.5.1.4.1.1.66")
+#: `source` of the instances osteo-desktop made itself (SR and secondary capture of a result)
+OWN_OUTPUT_SOURCES = frozenset({"osteo-node"})
 #: temporary files of interrupted writes older than this are removed by `reconcile`
 STALE_TEMP_S = 3600.0
 
@@ -400,6 +406,12 @@ class LocalStore:
             params.append(series_uid)
         return self._instance_rows(("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params))
 
+    def film_paths(self, study_uid: str) -> list[Path]:
+        """The files of a study worth opening in the viewer: image instances, without structured reports,
+        presentation states, documents and our own screening outputs (SR, secondary capture)."""
+        return [r.path for r in self.instances(study_uid=study_uid)
+                if not r.sop_class_uid.startswith(NON_FILM_SOP_CLASS_PREFIXES) and r.source not in OWN_OUTPUT_SOURCES]
+
     def instance(self, sop_uid: str) -> InstanceRow | None:
         """The first-received copy of an instance (None when not in the store)."""
         rows = self._instance_rows("WHERE i.sop_uid = ?", (sop_uid,))
@@ -478,7 +490,9 @@ class LocalStore:
             rows = self._db().execute(
                 "SELECT id, created_at, os_user, source, file, sop_uid, study_uid, status, decision, score, model_name, "
                 f"model_version, model_sha256, row_json FROM results {where} ORDER BY id", tuple(params)).fetchall()
-        return [ResultRow(*[*r[:13], json.loads(r[13])]) for r in rows]
+        return [ResultRow(id=r[0], created_at=r[1], os_user=r[2], source=r[3], file=r[4], sop_uid=r[5], study_uid=r[6],
+                          status=r[7], decision=r[8], score=r[9], model_name=r[10], model_version=r[11],
+                          model_sha256=r[12], row=json.loads(r[13])) for r in rows]
 
     def audit_trail(self, *, study_uid: str | None = None, action: str | None = None) -> list[AuditEntry]:
         clauses, params = [], []
@@ -493,7 +507,9 @@ class LocalStore:
             rows = self._db().execute(
                 "SELECT id, at, os_user, action, study_uid, sop_uid, target, model_name, model_version, model_sha256, "
                 f"outcome, details FROM audit {where} ORDER BY id", tuple(params)).fetchall()
-        return [AuditEntry(*[*r[:11], json.loads(r[11])]) for r in rows]
+        return [AuditEntry(id=r[0], at=r[1], os_user=r[2], action=r[3], study_uid=r[4], sop_uid=r[5], target=r[6],
+                           model_name=r[7], model_version=r[8], model_sha256=r[9], outcome=r[10],
+                           details=json.loads(r[11])) for r in rows]
 
     def execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         """A read-only query on the index (used by the worklist)."""

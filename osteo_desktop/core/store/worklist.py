@@ -118,7 +118,10 @@ def worklist(store: LocalStore, query: WorklistQuery | None = None, *, limit: in
     out: list[StudySummary] = []
     for r in rows:
         c = counts.get(r[0], {})
-        s = StudySummary(*[*r[:10], tuple(m for m in (r[10] or "").split("\\") if m), int(r[11]), int(r[12]), c])
+        s = StudySummary(study_uid=r[0], patient_id=r[1], patient_name=r[2], birth_date=r[3], sex=r[4], study_date=r[5],
+                         study_time=r[6], description=r[7], accession=r[8], last_received=r[9],
+                         modalities=tuple(m for m in (r[10] or "").split("\\") if m), n_series=int(r[11]),
+                         n_instances=int(r[12]), counts=c)
         if q.badge and s.badge != (UNSCREENED if q.badge == "unscreened" else q.badge):
             continue
         out.append(s)
