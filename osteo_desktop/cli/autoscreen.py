@@ -2,8 +2,9 @@
 
 Each new instance that is a film (pixel data, not one of our own SR / Secondary Capture outputs) is
 screened with the core `Screener`; the result is recorded in the store as the same JSON row
-`osteo-screen --json` prints (plus indexed columns and an audit entry). A film whose modality is not
-plain radiography is recorded as `not_screened`, with the reason. With a destination, the film's
+`osteo-screen --json` prints (plus indexed columns and an audit entry). The screener's eligibility
+rule decides what is screened: a film it declines (a CT, a chest film...) is recorded as
+`not_screened`, with its reason, and nothing is sent for it. With a destination, the film's
 DICOM SR and Secondary Capture (the same objects `osteo-screen --dicom-sr --dicom-sc` writes) are
 added to the store and sent there by C-STORE; every send is audited.
 """
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.anatomy import ACCEPTED_MODALITIES
 from ..core.errors import OsteoError, PacsError, StoreError
 from ..core.scoring import Decision
 
@@ -28,21 +28,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("osteo_desktop.node")
 
-SKIP, NOT_ELIGIBLE, SCREEN = "skip", "not_screened", "screen"
+SKIP, SCREEN = "skip", "screen"
 
 
 def screening_plan(header: InstanceHeader) -> tuple[str, str]:
-    """(SKIP | NOT_ELIGIBLE | SCREEN, why). SKIP: not a film at all (no result is recorded)."""
+    """(SKIP | SCREEN, why). SKIP: not a film at all, so no result is recorded. Whether a film may be
+    screened (modality, body part, picture, age) is the screener's own rule (core.eligibility): a CT
+    slice is handed over too, and comes back "not screened" with the reason."""
     from ..core.reports.dicom_outputs import MANUFACTURER
 
     if not header.has_pixels:
         return SKIP, "no pixel data (not an image)"
     if header.manufacturer == MANUFACTURER:
         return SKIP, "an osteo-desktop output (SR or secondary capture)"
-    modality = header.modality.strip().upper()
-    if modality and modality not in ACCEPTED_MODALITIES:
-        return NOT_ELIGIBLE, (f"modality {modality} is not plain radiography; the model is validated for knee and "
-                              "spine radiographs only")
     return SCREEN, ""
 
 
@@ -169,12 +167,6 @@ class AutoScreener:
             return
         outcome = FilmOutcome(job.path)
         t0 = time.perf_counter()
-        if plan == NOT_ELIGIBLE:
-            row = outcome.to_dict()
-            row.update(status="ok", error="", decision=Decision.NOT_SCREENED.value, not_screened_reason=why)
-            self._record(row, h)
-            log.info("%s: not screened (%s)", h.sop_uid, why)
-            return
         try:
             outcome.film = load_film(job.path)
             outcome.warnings += outcome.film.warnings
@@ -198,7 +190,10 @@ class AutoScreener:
             log.error("%s: screening failed: %s", h.sop_uid, outcome.error)
             return
         self.screened += 1
-        log.info("%s: %s (score %.2f)", h.sop_uid, row.get("decision"), row.get("low_bmd_score") or 0.0)
+        if row.get("low_bmd_score") is None:
+            log.info("%s: %s (%s)", h.sop_uid, row.get("decision"), row.get("not_screened_reason") or "no score")
+        else:
+            log.info("%s: %s (score %.2f)", h.sop_uid, row.get("decision"), row["low_bmd_score"])
         if self.send_to is not None and row.get("decision") in (Decision.POSITIVE, Decision.NEGATIVE):
             self._send_outputs(outcome.film, outcome.prediction, h)
 

@@ -233,7 +233,8 @@ def test_node_screens_arrivals_and_sends_sr_and_sc_back_to_orthanc(orthanc, node
             tiny_bundle.config.name, tiny_bundle.config.version, tiny_bundle.config.sha256)
         assert knee_result.row["image"]["modality"] == "DX" and knee_result.source == "osteo-node"
         [ct_result] = s.results(sop_uid=head_ct.SOPInstanceUID)
-        assert ct_result.decision == "not_screened" and "CT" in ct_result.row["not_screened_reason"]
+        assert ct_result.decision == "not_screened" and "computed tomography" in ct_result.row["not_screened_reason"]
+        assert ct_result.row["eligibility"]["by"] == "tags" and ct_result.row["probabilities"] is None
         actions = [(a.action, a.outcome) for a in s.audit_trail(study_uid=knee.StudyInstanceUID)]
         assert ("export-sr", "ok") in actions and ("export-sc", "ok") in actions and ("send", "ok") in actions
         [send] = s.audit_trail(action="send")
