@@ -78,9 +78,18 @@ class StoreLink(QObject):
 
     # -- the audit trail ---------------------------------------------------------------------
     def _store(self):
+        """The worklist's open store (created if there is none yet). Raises StoreError."""
         from ..core.store import LocalStore
 
-        return LocalStore(self.store_dir())
+        folder = self.store_dir()
+        if self.worklist.store_dir != folder:
+            self.worklist.set_store_dir(folder)
+        store = self.worklist.store()
+        if store is None:
+            LocalStore(folder).close()  # the first record creates the store
+            store = self.worklist.store()
+        assert store is not None
+        return store
 
     def _in_store(self, path: str) -> bool:
         try:
@@ -99,11 +108,10 @@ class StoreLink(QObject):
         ids = film.ids if film is not None else None
         row = FilmOutcome(Path(path), film, pred).to_dict()
         try:
-            with self._store() as store:
-                store.record_result(row, sop_uid=ids.sop_instance_uid if ids else "",
-                                    series_uid=ids.series_instance_uid if ids else "",
-                                    study_uid=ids.study_instance_uid if ids else "",
-                                    patient_id=ids.patient_id if ids else "", source=SOURCE)
+            self._store().record_result(row, sop_uid=ids.sop_instance_uid if ids else "",
+                                        series_uid=ids.series_instance_uid if ids else "",
+                                        study_uid=ids.study_instance_uid if ids else "",
+                                        patient_id=ids.patient_id if ids else "", source=SOURCE)
         except OsteoError as e:
             self.w.post(WARNING, f"The result was not recorded in the local store: {e}")
             return
@@ -120,21 +128,23 @@ class StoreLink(QObject):
         from ..core.store import read_header
 
         try:
-            with self._store() as store:
-                for p in written:
-                    study_uid = sop_uid = ""
-                    kind = "pdf" if p.suffix.lower() == ".pdf" else "dicom"
-                    if kind == "dicom":
-                        try:
-                            h = read_header(p)
-                            study_uid, sop_uid = h.study_uid, h.sop_uid
-                            kind = "sr" if h.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88.") else "sc"
-                        except ValueError:
-                            pass
-                    store.audit(f"export-{kind}", study_uid=study_uid, sop_uid=sop_uid, target=str(p), model=model,
-                                details={"source": SOURCE, "job": jid})
+            store = self._store()
+            for p in written:
+                study_uid = sop_uid = ""
+                kind = "pdf" if p.suffix.lower() == ".pdf" else "dicom"
+                if kind == "dicom":
+                    try:
+                        h = read_header(p)
+                        study_uid, sop_uid = h.study_uid, h.sop_uid
+                        kind = "sr" if h.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88.") else "sc"
+                    except ValueError:
+                        pass
+                store.audit(f"export-{kind}", study_uid=study_uid, sop_uid=sop_uid, target=str(p), model=model,
+                            details={"source": SOURCE, "job": jid})
         except OsteoError as e:
             self.w.post(WARNING, f"The export was written but not recorded in the local store's audit trail: {e}")
 
     def shutdown(self) -> bool:
-        return self.dialog.shutdown() if self.dialog is not None else True
+        ok = self.dialog.shutdown() if self.dialog is not None else True
+        self.worklist.close_store()
+        return ok

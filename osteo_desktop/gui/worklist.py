@@ -31,6 +31,7 @@ from ..core.store import FAILED, NOT_SCREENED, SCREENED, SUSPECTED, UNSCREENED, 
 
 log = logging.getLogger(__name__)
 
+MAX_ROWS = 2000  # the newest studies; a search narrows it down
 COLUMNS = ("Result", "Patient", "Patient ID", "Date", "Modality", "Description", "Films")
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
 #: badge -> (text shown, background colour)
@@ -66,6 +67,7 @@ class WorklistPanel(QWidget):
         super().__init__(parent)
         self.store_dir = Path(store_dir)
         self.rows: list[StudySummary] = []
+        self._store: LocalStore | None = None  # opened once (opening checks the database), closed by close_store
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         grid = QGridLayout()
@@ -122,21 +124,37 @@ class WorklistPanel(QWidget):
                              badge=self.result_combo.currentData())
 
     def set_store_dir(self, folder: Path) -> None:
-        self.store_dir = Path(folder)
+        if Path(folder) != self.store_dir:
+            self.close_store()
+            self.store_dir = Path(folder)
         self.refresh()
+
+    def store(self) -> LocalStore | None:
+        """The store, opened on first use; None while it has no database yet. Raises StoreError."""
+        if self._store is None:
+            if not (self.store_dir / "index.sqlite").exists():
+                return None
+            self._store = LocalStore(self.store_dir)
+        return self._store
+
+    def close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def refresh(self) -> int:
         """Query the store again; returns the number of studies shown (errors are shown, not raised)."""
         self.table.setRowCount(0)
         self.rows = []
-        if not (self.store_dir / "index.sqlite").exists():
-            self.status.setText(f"The local store ({self.store_dir}) is empty: retrieve studies from a PACS "
-                                "(File > PACS…) or receive them with osteo-node.")
-            return 0
         try:
-            with LocalStore(self.store_dir) as store:
-                self.rows = worklist(store, self.query())
+            store = self.store()
+            if store is None:
+                self.status.setText(f"The local store ({self.store_dir}) is empty: retrieve studies from a PACS "
+                                    "(File > PACS…) or receive them with osteo-node.")
+                return 0
+            self.rows = worklist(store, self.query(), limit=MAX_ROWS)
         except OsteoError as e:
+            self.close_store()
             self.status.setText(str(e))
             self.status.setStyleSheet("color: #b00020;")
             return 0
@@ -156,7 +174,8 @@ class WorklistPanel(QWidget):
                 item.setToolTip(f"Study Instance UID {s.study_uid}; received {s.last_received}")
                 self.table.setItem(r, c, item)
         n = len(self.rows)
-        self.status.setText(f"{n} stud{'y' if n == 1 else 'ies'} in {self.store_dir}")
+        more = " (the newest; search to narrow down)" if n >= MAX_ROWS else ""
+        self.status.setText(f"{n} stud{'y' if n == 1 else 'ies'}{more} in {self.store_dir}")
         return n
 
     def badges(self) -> list[str]:
@@ -168,8 +187,8 @@ class WorklistPanel(QWidget):
             return False
         study = self.rows[row].study_uid
         try:
-            with LocalStore(self.store_dir) as store:
-                paths = [str(p) for p in store.film_paths(study)]
+            store = self.store()
+            paths = [str(p) for p in store.film_paths(study)] if store is not None else []
         except OsteoError as e:
             self.status.setText(str(e))
             return False

@@ -243,3 +243,19 @@ def test_node_screens_arrivals_and_sends_sr_and_sc_back_to_orthanc(orthanc, node
         assert {r.sop_uid for r in s.instances(study_uid=knee.StudyInstanceUID)} == {
             knee.SOPInstanceUID, str(sr.SOPInstanceUID), str(sc.SOPInstanceUID)}
         assert len(s.results()) == 2
+
+
+def test_a_cancelled_get_stops_and_keeps_what_arrived(orthanc, tmp_path):
+    from osteo_desktop.core.net import PacsClient, RetrieveCancelled
+
+    films = upload_study(orthanc, n=4, patient_id="P-CANCEL")
+    client = PacsClient(orthanc.remote, our_aet=SCU_AET, timeout=20)
+    seen = []
+    with LocalStore(tmp_path / "s") as store:
+        with pytest.raises(RetrieveCancelled, match="cancelled after"):
+            client.get(store, study_uid=films[0].StudyInstanceUID, progress=lambda *a: seen.append(a),
+                       should_cancel=lambda: len(seen) >= 1)
+        assert 1 <= store.count() < 4  # stopped early; what arrived is complete and indexed
+        assert store.check() == ([], [])
+        result = client.get(store, study_uid=films[0].StudyInstanceUID)  # a retry completes it
+        assert result.completed == 4 and store.count() == 4
