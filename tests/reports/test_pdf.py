@@ -21,8 +21,8 @@ from osteo_desktop.core.reports import (
     write_patient_reports,
     write_report_for_patient,
 )
+from osteo_desktop.core.reports.model_metrics import metric_rows
 from osteo_desktop.core.reports.patient import film_results
-from osteo_desktop.core.reports.report_content import metric_rows
 
 from .report_fixtures import MODEL, blob_cam, dicom_film, knee_pixels, make_prediction, png_film, spine_pixels
 
@@ -214,7 +214,7 @@ def test_non_square_pixels_keep_the_physical_aspect_ratio():
 
 
 def test_training_metrics_become_one_compact_table():
-    from osteo_desktop.core.reports.report_content import group_metric_table
+    from osteo_desktop.core.reports.model_metrics import group_metric_table
 
     metrics = {
         "evaluation": "5-fold CV",
