@@ -2,7 +2,10 @@
 
     osteo-screen PATH... [--out DIR] [--json] [--device auto|cpu|cuda|mps] [--bundle DIR]
                  [--pdf [--anonymize] [--page-size A4|Letter]] [--dicom-sr] [--dicom-sc] [--force]
-                 [--store DIR]
+                 [--store DIR] [--threads N]
+
+The model uses at most (cores - 1) CPU threads, at least 1 (`core.threads`, the viewer's rule too);
+`--threads N` overrides it.
 
 Exit status: 0 every film screened, 1 at least one film failed (the others are still processed),
 2 bad usage or nothing to screen, 3 no usable model bundle.
@@ -116,10 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--force", action="store_true", help="overwrite existing reports")
     ap.add_argument("--store", type=Path, metavar="DIR",
                     help="record each result (and a copy of each DICOM film) and each report in the local study store DIR")
+    ap.add_argument("--threads", type=_thread_count, metavar="N", default=None,
+                    help="CPU threads for the model (default: the number of cores minus one, at least 1; "
+                         "0 means the default; at most the number of cores)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar, errors only")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks for internal errors)")
     ap.add_argument("--version", action="version", version=f"osteo-screen {__version__}")
     return ap
+
+
+def _thread_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 (automatic) or more")
+    return n
 
 
 def _unique_stems(paths: list[Path]) -> dict[Path, str]:
@@ -210,6 +226,10 @@ def screen_paths(args: argparse.Namespace) -> int:
             log.error("%s", e)
             return EXIT_USAGE
 
+    from ..core.threads import apply_thread_budget, describe_budget, screening_threads
+
+    threads = apply_thread_budget(screening_threads(args.threads))  # before torch starts its pools
+    log.debug("model threads: %s", describe_budget(args.threads))
     from ..core.inference import Screener
 
     try:
@@ -217,7 +237,8 @@ def screen_paths(args: argparse.Namespace) -> int:
     except BundleError as e:
         log.error("%s", e)
         return EXIT_BUNDLE
-    log.info("model %s %s on %s", screener.model_info.name, screener.model_info.version, screener.device)
+    log.info("model %s %s on %s (%d CPU thread%s)", screener.model_info.name, screener.model_info.version,
+             screener.device, threads, "" if threads == 1 else "s")
 
     recorder = None
     if args.store is not None:  # a StoreError (locked, damaged) stops here, before any screening

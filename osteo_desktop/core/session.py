@@ -41,6 +41,7 @@ class Session(Generic[F, R]):
         self._films: OrderedDict[str, F] = OrderedDict()
         self._results: OrderedDict[str, R] = OrderedDict()
         self.current_key: str | None = None
+        self.requested_key: str | None = None  # the film last asked for (shown, or still loading)
         self._request: tuple[int, str] | None = None  # the newest screening request and its film
         self._show_first: set[int] = set()  # load jobs whose first film is shown when it arrives
         self._want: dict[int, str] = {}  # load job -> the film to show when it arrives
@@ -75,7 +76,12 @@ class Session(Generic[F, R]):
             del self._films[old]
 
     def show(self, key: str) -> F | None:
-        """Make `key` the film on display when it is cached (returns it), else None (load it first)."""
+        """The user asks for film `key`: it becomes the requested film (the one PgDown counts from,
+        and the only one a pending load may still show). Returns it when it is cached (it is then on
+        display), else None (load it first, then `want`)."""
+        self.requested_key = key
+        self._show_first.clear()  # films that earlier opens or loads were to show: not any more
+        self._want.clear()
         film = self._films.get(key)
         if film is not None:
             self._films.move_to_end(key)
@@ -85,6 +91,12 @@ class Session(Generic[F, R]):
     def set_current(self, film: F) -> None:
         self.add_film(film)
         self.current_key = film.key
+        self.requested_key = film.key
+
+    @property
+    def navigation_key(self) -> str | None:
+        """Where Next/Previous film count from: the film last asked for, else the one on display."""
+        return self.requested_key or self.current_key
 
     @staticmethod
     def step(keys: Sequence[str], current: str | None, delta: int) -> str | None:
@@ -149,6 +161,10 @@ class Session(Generic[F, R]):
     def show_first_of(self, jid: int) -> None:
         """Show the first film load job `jid` delivers (the user opened files)."""
         self._show_first.add(jid)
+
+    def wanted_jobs(self) -> set[int]:
+        """Load jobs that still have a film to show (the others need not run any more)."""
+        return set(self._show_first) | set(self._want)
 
     def want(self, jid: int, key: str) -> None:
         """Show film `key` when load job `jid` delivers it (it was evicted and is read again)."""

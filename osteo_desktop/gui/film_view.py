@@ -58,6 +58,7 @@ class FilmView(QWidget):
     cursor_moved = Signal(object)  # (row, col, value) or None when the cursor leaves the film
     measured = Signal(str)  # text of a finished measurement
     mode_changed = Signal(str)  # "view" or "measure"
+    wheel_step = Signal(int)  # with `wheel_steps_films`: +1 next film (wheel down), -1 previous
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,6 +67,8 @@ class FilmView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(200, 200)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.wheel_steps_films = False  # the wheel steps through films, Ctrl+wheel zooms (an option)
+        self._wheel_rest = 0
         self._lf: LoadedFilm | None = None
         self._presets: list[Window | None] = []
         self._window: Window | None = None  # None: the file's VOI LUT
@@ -428,9 +431,19 @@ class FilmView(QWidget):
         e.accept()
 
     def wheelEvent(self, e: QWheelEvent) -> None:
+        """Zoom at the cursor; with `wheel_steps_films` on (Weasis' habit), the wheel steps through
+        the films and Ctrl+wheel zooms."""
         steps = e.angleDelta().y() / 120.0
-        if steps and self._lf is not None:
-            self.zoom_by(WHEEL_STEP**steps, e.position())
+        zoom = not self.wheel_steps_films or bool(e.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if zoom:
+            if steps and self._lf is not None:
+                self.zoom_by(WHEEL_STEP**steps, e.position())
+        else:
+            self._wheel_rest += e.angleDelta().y()  # touchpads send small deltas: step once per notch
+            while abs(self._wheel_rest) >= 120:
+                down = self._wheel_rest < 0
+                self._wheel_rest += 120 if down else -120
+                self.wheel_step.emit(1 if down else -1)
         e.accept()
 
     def leaveEvent(self, e) -> None:

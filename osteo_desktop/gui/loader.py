@@ -41,11 +41,15 @@ class _Signals(QObject):
 
 class _Job(QRunnable):
     def __init__(self, jid: int, paths: list[Path], signals: _Signals, stop: threading.Event,
-                 load: Callable[[Path], Film], find: Callable[[list[Path]], list[Path]]):
+                 load: Callable[[Path], Film], find: Callable[[list[Path]], list[Path]], cancelled: set[int]):
         super().__init__()
         self.setAutoDelete(True)
         self._jid, self._paths, self._sig, self._stop = jid, paths, signals, stop
         self._load, self._find = load, find
+        self._cancelled = cancelled
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or self._jid in self._cancelled
 
     def _expand(self) -> list[Path]:
         files: list[Path] = []
@@ -67,8 +71,8 @@ class _Job(QRunnable):
     def run(self) -> None:
         n = 0
         try:
-            for path in self._expand():
-                if self._stop.is_set():
+            for path in ([] if self._stopped() else self._expand()):
+                if self._stopped():
                     break
                 try:
                     lf = prepare(self._load(path))
@@ -85,6 +89,7 @@ class _Job(QRunnable):
                 n += 1
                 self._sig.loaded.emit(self._jid, lf)
         finally:
+            self._cancelled.discard(self._jid)
             self._sig.finished.emit(self._jid, n)
 
 
@@ -103,14 +108,21 @@ class FilmLoader(QObject):
         self._sig.failed.connect(self.failed)
         self._sig.finished.connect(self.finished)
         self._stop = threading.Event()
+        self._cancelled: set[int] = set()  # jobs to drop (read by the pool thread: set operations are atomic)
         self._jid = 0
         self._load = load or _load_film
         self._find = find or _find_films
 
     def load(self, paths: Iterable[str | Path]) -> int:
         self._jid += 1
-        self._pool.start(_Job(self._jid, [Path(p) for p in paths], self._sig, self._stop, self._load, self._find))
+        self._pool.start(_Job(self._jid, [Path(p) for p in paths], self._sig, self._stop, self._load, self._find,
+                              self._cancelled))
         return self._jid
+
+    def cancel(self, jid: int) -> None:
+        """Drop load job `jid`: it loads no further film (it still reports `finished`)."""
+        if 0 < jid <= self._jid:
+            self._cancelled.add(jid)
 
     def busy(self) -> bool:
         return self._pool.activeThreadCount() > 0

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "osteo-desktop"
 EXPORT_STAMP = "NOT FOR DIAGNOSTIC USE"
+WHEEL_KEY = "view/wheel_steps_films"  # the wheel steps through films, Ctrl+wheel zooms (Weasis' habit)
+THREADS_KEY = "screening/threads"  # 0: automatic (cores - 1, at least 1; core.threads)
 FILE_FILTER = "Films (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 
 
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
     text_action: QAction
     measure_action: QAction
     auto_action: QAction
+    wheel_action: QAction
 
     # for automation (--screenshot / --exit-after-result) and tests
     film_shown = Signal(str)
@@ -99,6 +102,7 @@ class MainWindow(QMainWindow):
         screener_factory: scr.ScreenerFactory | None = None,
         persist_settings: bool = True,
         stats: Stats | None = None,
+        engine_factory: str = "",
     ):
         super().__init__()
         self.settings = settings if settings is not None else QSettings()
@@ -126,7 +130,8 @@ class MainWindow(QMainWindow):
         self.store = StoreLink(self)  # the "Local store" worklist dock, the PACS dialog, the audit trail
 
         self.loader = FilmLoader(self)
-        self.controller = scr.ScreeningController(bundle, device, screener_factory, self)
+        self.controller = scr.ScreeningController(bundle, device, screener_factory, self, engine_factory=engine_factory,
+                                                  threads=self.threads_setting())
 
         self.session: Session[LoadedFilm, Prediction] = Session()
         self.exports = ExportController(
@@ -134,6 +139,7 @@ class MainWindow(QMainWindow):
             post=lambda level, text, actions: self.post(level, text, actions),
             status=lambda text, ms: self.statusBar().showMessage(text, ms), enter=self.enter_phase, leave=self.leave_phase)
         self._closing = False
+        self._show_jobs: set[int] = set()  # load jobs started to show one film (superseded ones are cancelled)
 
         self._build_status_bar()
         self.clinical = ClinicalPresenter(self)
@@ -178,6 +184,9 @@ class MainWindow(QMainWindow):
         cam = bool(s.value("overlay/visible", True, type=bool))
         self.cam_action.setChecked(cam)
         self.set_cam_visible(cam)
+        wheel = bool(s.value(WHEEL_KEY, False, type=bool))
+        self.wheel_action.setChecked(wheel)
+        self.view.wheel_steps_films = wheel
         text = bool(s.value("view/text", True, type=bool))
         self.text_action.setChecked(text)
         self.view.overlays_visible = text
@@ -209,6 +218,7 @@ class MainWindow(QMainWindow):
         v.view_changed.connect(self._refresh_status)
         v.measured.connect(lambda t: self.statusBar().showMessage(f"Distance: {t}", 8000))
         v.mode_changed.connect(lambda mode: self.measure_action.setChecked(mode == "measure"))
+        v.wheel_step.connect(self.step_film)
         self.browser.film_activated.connect(self.show_path)
         self.results.screen_requested.connect(self.screen_current)
         self.results.cancel_requested.connect(self.cancel_screening)
@@ -270,19 +280,31 @@ class MainWindow(QMainWindow):
         return self.open_paths([p], remember=False)
 
     def show_path(self, path: str) -> None:
-        if path == self.session.current_key:
-            return
+        """Show film `path` (from the cache, else load it). Quick requests supersede each other: only
+        the last one is shown, and loads nobody waits for any more are dropped."""
+        if path == self.session.requested_key:
+            return  # on display, or on its way
         lf = self.session.show(path)
+        for jid in self._show_jobs:
+            self.loader.cancel(jid)
+        self._show_jobs.clear()
         if lf is not None:
             self._display(lf)
             return
-        jid = self.loader.load([path])  # evicted from the cache: load it again
+        jid = self.loader.load([path])  # not loaded yet, or evicted from the cache
+        self._show_jobs.add(jid)
         self.session.want(jid, path)
 
     def step_film(self, delta: int) -> None:
-        key = Session.step(self.browser.paths(), self.session.current_key, delta)
+        """Next / previous film (PgDown / PgUp, the wheel with its option on), counted from the film
+        last asked for: ten quick presses move ten films, even while they load."""
+        key = Session.step(self.browser.paths(), self.session.navigation_key, delta)
         if key is not None:
             self.show_path(key)
+
+    def set_wheel_steps_films(self, on: bool) -> None:
+        self.view.wheel_steps_films = on
+        self.settings.setValue(WHEEL_KEY, on)
 
     def apply_preset(self, index: int) -> None:
         if self.view.apply_preset(index):
@@ -400,6 +422,26 @@ class MainWindow(QMainWindow):
         self.view.overlays_visible = on
         self.view.update()
 
+    def threads_setting(self) -> int:
+        """The screening thread setting: 0 is automatic (`core.threads.screening_threads`)."""
+        n = self.settings.value(THREADS_KEY, 0, type=int)
+        return n if isinstance(n, int) and n > 0 else 0
+
+    def choose_threads(self) -> None:
+        """Screening > Model threads…: the thread-budget setting (0: automatic), used from the next start."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from ..core.threads import available_cores, describe_budget
+
+        current = self.threads_setting()
+        n, ok = QInputDialog.getInt(
+            self, "Model threads", f"CPU threads for screening (0 = automatic: the number of cores minus one).\n"
+            f"Now: {describe_budget(current)}. Takes effect the next time the viewer starts.",
+            current, 0, available_cores())
+        if ok:
+            self.settings.setValue(THREADS_KEY, n)
+            self.statusBar().showMessage(f"Screening will use {describe_budget(n)} from the next start.", 8000)
+
     def set_auto_screen(self, on: bool) -> None:
         self._auto_screen = on
         self.settings.setValue("screening/auto", on)
@@ -438,12 +480,15 @@ class MainWindow(QMainWindow):
     def _on_load_failed(self, jid: int, path: str, message: str) -> None:
         if self._closing:
             return
+        if path == self.session.requested_key and path != self.session.current_key:
+            self.session.requested_key = self.session.current_key  # asking for it again tries again
         log.warning("could not open %s", Path(path).name)
         self.post(ERROR, message)
         self.film_failed.emit(path, message)
 
     def _on_load_finished(self, jid: int, n: int) -> None:
         self.session.job_finished(jid)
+        self._show_jobs.discard(jid)
         if n:
             self.statusBar().showMessage(f"Opened {n} film(s).", 4000)
         self.load_finished.emit(jid, n)

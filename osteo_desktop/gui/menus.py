@@ -93,6 +93,8 @@ def build_menus(w: MainWindow) -> None:
     act("Attention map more opaque", "]", lambda: w.nudge_opacity(+10), m)
     act("Attention map less opaque", "[", lambda: w.nudge_opacity(-10), m)
     w.text_action = act("Corner &text", "O", w.set_text_overlays, m, checkable=True)
+    w.wheel_action = act("&Wheel steps through films", None, w.set_wheel_steps_films, m, checkable=True,
+                         tip="The mouse wheel shows the next/previous film and Ctrl+wheel zooms (as in Weasis)")
     m.addSeparator()
     act("DICOM &tags…", "Ctrl+T", w.show_tags, m)
     m.addSeparator()
@@ -109,6 +111,8 @@ def build_menus(w: MainWindow) -> None:
     act("&Screen this film", "S", w.screen_current, m)
     act("&Cancel screening", "Ctrl+.", w.cancel_screening, m)
     w.auto_action = act("Screen films &automatically", None, w.set_auto_screen, m, checkable=True)
+    act("Model &threads…", None, w.choose_threads, m,
+        tip="How many CPU threads screening may use (automatic: the number of cores minus one)")
 
     m = mb.addMenu("&Help")
     act("&Keyboard shortcuts", "F1", w.show_shortcuts, m)

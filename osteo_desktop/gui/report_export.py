@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,46 +40,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.export_job import DICOM, PDF, ExportCancelled, ExportFilm, ExportJob, run_export
 from .theme import MUTED, WARN
+
+__all__ = ["DICOM", "PDF", "ExportCancelled", "ExportFilm", "ExportJob", "run_export"]  # re-exported: moved to core
 
 log = logging.getLogger(__name__)
 
-PDF, DICOM = "pdf", "dicom"
 PAGE_SIZES = ("A4", "Letter")
 PAGE_SIZE_KEY = "report/page_size"
 DIR_KEY = "report/dir"
 DICOM_DIR_KEY = "report/dicom_dir"
 DICOM_KINDS_KEY = "report/dicom_kinds"
-
-
-# -- what a job carries ---------------------------------------------------------------------------
-@dataclass
-class ExportFilm:
-    """One film of the export: its path, and the film / result when the GUI has them in memory."""
-
-    path: str
-    film: Any = None  # core.film.Film, or None: read again in the worker
-    prediction: Any = None  # core.inference.Prediction, or None: screened in the worker
-
-
-@dataclass
-class ExportJob:
-    kind: str  # PDF or DICOM
-    films: list[ExportFilm]
-    out: Path  # the PDF file, or the folder for DICOM outputs
-    page_size: str = "A4"
-    anonymize: bool = False
-    force: bool = False
-    sr: bool = True
-    sc: bool = False
-    clinic: tuple[str, ...] = ()  # the clinic's name and address for the PDF header
-    clinical: Any = None  # core.clinical.ClinicalInputs a user entered for this patient, or None
-    jid: int = 0
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-
-class ExportCancelled(Exception):
-    pass
 
 
 def default_page_size() -> str:
@@ -105,107 +76,6 @@ def dicom_targets(films: Sequence[Any], folder: Path, sr: bool, sc: bool) -> lis
             if wanted:
                 out.append(unique_path(folder / f"{stem}_{kind}.dcm", taken))
     return out
-
-
-# -- the worker's part (no Qt) -----------------------------------------------------------------------
-def _current_inputs(pred: Any, film: Any, entered: Any) -> bool:
-    """Whether a result was screened with the clinical inputs that hold now (file tags + user entries)."""
-    from ..core.clinical import clinical_from_film
-
-    used = getattr(pred, "clinical", None)
-    if used is None or not getattr(pred, "screened", True):
-        return True
-    now = clinical_from_film(film).override(entered)
-    return (used.age, used.sex, used.weight) == (now.age, now.sex, now.weight)
-
-
-def run_export(
-    job: ExportJob,
-    screener: Any,
-    *,
-    recent: Callable[[str], Any] | None = None,
-    no_model_reason: str = "no model is loaded",
-    progress: Callable[[str], None] | None = None,
-    on_screened: Callable[[str, Any], None] | None = None,
-) -> tuple[list[Path], list[str]]:
-    """Gather, screen what is missing, write. Returns (paths written, notes for the user).
-
-    Runs in the screening worker thread. Raises ExportCancelled when `job.cancel` is set before the
-    files are written, and core errors (ReportError, ReportExistsError...) as they come.
-    """
-    from ..core.errors import OsteoError
-    from ..core.inference import Cancelled
-    from ..core.reports import ScreenedFilm, write_dicom_outputs, write_report_for_patient
-
-    def say(text: str) -> None:
-        if progress is not None:
-            progress(text)
-
-    def check() -> None:
-        if job.cancel.is_set():
-            raise ExportCancelled()
-
-    items: list[ScreenedFilm] = []
-    notes: list[str] = []
-    missing = [f for f in job.films if f.prediction is None and (recent is None or recent(f.path) is None)]
-    k = 0
-    for ef in job.films:
-        check()
-        name = Path(ef.path).name
-        film = ef.film
-        if film is None:
-            say(f"Reading {name} again…")
-            try:
-                from ..core.loading import load_film
-
-                film = load_film(Path(ef.path))
-            except OsteoError as e:
-                notes.append(f"{name} could not be read again and is not in the report ({e}).")
-                continue
-        pred, error = ef.prediction, ""
-        if pred is None and recent is not None:
-            pred = recent(ef.path)
-        if pred is not None and not _current_inputs(pred, film, job.clinical):
-            pred = None  # screened before the user entered age/sex: screen again with them
-        if pred is None:
-            if screener is None:
-                error = f"not screened: {no_model_reason}"
-            else:
-                k += 1
-                say(f"Screening {name} for the report ({k} of {len(missing)})…")
-                try:
-                    pred = screener.screen(film, gradcam=True, should_cancel=job.cancel.is_set, clinical=job.clinical)
-                except Cancelled:
-                    raise ExportCancelled() from None
-                except OsteoError as e:
-                    error = str(e)
-                except Exception as e:  # one film must not stop the report
-                    log.exception("screening for the report failed")
-                    error = f"screening failed unexpectedly ({type(e).__name__}: {e})"
-                else:
-                    if on_screened is not None:
-                        on_screened(ef.path, pred)
-            if pred is None:
-                notes.append(f"{name}: {error}")
-        items.append(ScreenedFilm(film, pred, error))
-    check()
-    if not items:
-        from ..core.errors import ReportError
-
-        raise ReportError("none of the films could be read: nothing to report")
-    bundle = getattr(screener, "bundle", None)
-    if job.kind == PDF:
-        say("Writing the PDF report…")
-        path = write_report_for_patient(items, job.out, bundle=bundle, anonymize=job.anonymize, force=job.force,
-                                        page_size=job.page_size, clinic=job.clinic)
-        return [path], notes
-    say("Writing the DICOM files…")
-    if not any(it.prediction is not None for it in items):
-        from ..core.errors import ReportError
-
-        raise ReportError("the film is not screened, so there is nothing to write as DICOM SR / SC"
-                          + (f" ({items[0].error})" if items[0].error else ""))
-    return write_dicom_outputs(items, job.out, bundle=bundle, sr=job.sr, sc=job.sc, force=job.force), notes
 
 
 # -- dialogs (GUI thread) ------------------------------------------------------------------------------

@@ -1,25 +1,28 @@
-"""Screening off the GUI thread: one worker QThread owns the model; request ids discard stale results.
+"""Screening off the GUI thread: the model runs in a process of its own (or, for tests, in a worker
+thread); request ids discard stale results.
 
 The controller (GUI thread) numbers every request. A newer request makes every older one stale, and
 `cancel()` makes the current one stale: a stale request is asked to stop at the core's next
-checkpoint (`should_cancel`), and its result is dropped if it still arrives. The worker holds at
+checkpoint (`should_cancel`), and its result is dropped if it still arrives. The engine holds at
 most one screening request: while it works on one, the newest request waits in the controller and
 replaces any older one waiting there, so a request that is already stale is never sent (flipping
-through films screens only the film the user stops at). The GUI never waits for the worker, except
-in `shutdown()`.
+through films screens only the film the user stops at). The GUI never waits for the engine.
 
-The model loads once, in the worker thread, right after the window is shown: `torch` is imported
-there (lazily, through `core.inference`), never on the GUI thread before the window is visible.
-Loading ends with `Screener.warm_up()` (Grad-CAM imported, one blank pass), so that the first film
-is not slowed down by imports that hold the GIL.
+By default the engine is a child process (`gui.engine_client`, `core.engine_process`): the viewer's
+process never imports torch, the model's threads are capped (`core.threads`: cores - 1, at lower
+priority), a decoder that crashes on a film takes down only the child (that film gets an error, the
+child is restarted), and closing the viewer terminates it at once. With a `factory` (a screener
+made in this process: the tests' stand-ins) the engine is a worker QThread instead, as before.
 
-Report exports (`export`) run in the same worker, in order with the screening requests: they use the
-loaded model to screen the films of the report that have no result yet (`report_export.run_export`).
+The model loads once, right after the window is shown, and ends with `Screener.warm_up()`
+(Grad-CAM imported, one blank pass), so that the first film is not slowed down.
+
+Report exports (`export`) run in the engine too, in order with the screening requests: they use
+the loaded model to screen the films of the report that have no result yet (`core.export_job`).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,14 +32,17 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from ..core.errors import BundleError, InferenceError, NoBundleError, OsteoError
+from ..core import engine_process as ep
+from ..core.export_job import EXPORT_CANCELLED, EXPORT_DONE, export_outcome
+from ..core.threads import screening_threads
 
 if TYPE_CHECKING:
     from ..core.bundle import Bundle
     from ..core.clinical import ClinicalInputs
+    from ..core.export_job import ExportJob
     from ..core.film import Film
     from ..core.inference import ModelInfo, Prediction, ScreenerLike
-    from .report_export import ExportJob
+    from .engine_client import EngineClient
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +62,8 @@ NOT_STARTED, LOADING, READY, NO_MODEL, MODEL_ERROR = (ModelState.NOT_STARTED, Mo
 
 
 def default_factory(bundle: Bundle | str | None, device: str) -> ScreenerLike:
-    from ..core.inference import Screener  # imports torch: worker thread only
-
-    return Screener(bundle, device)
-
-
-def _warm_up(screener: ScreenerLike) -> None:
-    """`Screener.warm_up()` where the screener has it: Grad-CAM's imports hold the GIL (a GUI stall of
-    up to ~200 ms), better during model loading than in the middle of the first screening. A failure
-    here is not fatal: the first screening reports it properly if it recurs."""
-    warm = getattr(screener, "warm_up", None)
-    if not callable(warm):
-        return
-    try:
-        warm()
-    except Exception as e:
-        log.warning("model warm-up failed (%s: %s); the first screening may be slower", type(e).__name__, e)
+    """The real `Screener`, made in this process (imports torch): the in-process worker's factory."""
+    return ep.default_screener(bundle, device)
 
 
 class _Worker(QObject):
@@ -100,29 +92,14 @@ class _Worker(QObject):
 
     @Slot(object, str)
     def load(self, bundle: Bundle | str | None, device: str) -> None:
-        try:
-            try:
-                self._screener = self._factory(bundle, device)
-            except InferenceError as e:
-                if device.strip().lower() in ("", "auto", "cpu"):  # only an explicit GPU request falls back
-                    raise
-                self.notice.emit(f"{e} Falling back to the CPU.")
-                self._screener = self._factory(bundle, "cpu")
-        except NoBundleError as e:
-            self._model_problem = "no model is installed"
-            self.model_failed.emit(NO_MODEL, str(e))
+        outcome = ep.load_screener(self._factory, bundle, device)
+        for text in outcome.notices:
+            self.notice.emit(text)
+        if outcome.screener is None:
+            self._model_problem = outcome.problem
+            self.model_failed.emit(outcome.state, outcome.message)
             return
-        except OsteoError as e:
-            state = NO_MODEL if isinstance(e, BundleError) else MODEL_ERROR
-            self._model_problem = "no model is installed" if state == NO_MODEL else "the model could not be loaded"
-            self.model_failed.emit(state, str(e))
-            return
-        except Exception as e:  # an unexpected failure must not kill the thread: report it
-            log.exception("model loading failed")
-            self._model_problem = "the model could not be loaded"
-            self.model_failed.emit(MODEL_ERROR, f"The model could not be loaded ({type(e).__name__}: {e}).")
-            return
-        _warm_up(self._screener)
+        self._screener = outcome.screener
         self.model_loaded.emit(getattr(self._screener, "model_info", None))
 
     @Slot(int, object, object)
@@ -144,11 +121,8 @@ class _Worker(QObject):
         except Exception as e:
             if self._is_stale(rid):  # core.inference.Cancelled, or anything raised while being stopped
                 self.cancelled.emit(rid)
-            elif isinstance(e, OsteoError):
-                self.failed.emit(rid, str(e))
             else:
-                log.exception("screening failed")
-                self.failed.emit(rid, f"Screening failed unexpectedly ({type(e).__name__}: {e}).")
+                self.failed.emit(rid, ep.screening_failure(e))
             return
         self._remember(str(film.path), pred)
         self.result.emit(rid, pred)
@@ -161,50 +135,31 @@ class _Worker(QObject):
 
     @Slot()
     def preload_reports(self) -> None:
-        """Import the PDF writer and load its fonts now (asked when the export dialog opens): the
-        imports load C extensions and parse TrueType fonts while holding the GIL, better while the
-        user fills in the dialog than while the report is written."""
-        try:
-            for name in ("reportlab.pdfgen.canvas", "reportlab.platypus"):
-                importlib.import_module(name)
-            from ..core.reports.pdf import setup_fonts
-
-            setup_fonts()
-        except Exception as e:  # the export itself reports real problems
-            log.debug("could not preload the report writer: %s", e)
+        ep.preload_reports()
 
     @Slot(object)
     def export(self, job: ExportJob) -> None:
-        """A report export (`report_export.ExportJob`): screen what has no result yet, then write."""
-        from ..core.errors import ReportError
-        from ..core.reports import ReportExistsError
-        from .report_export import ExportCancelled, run_export
+        """A report export (`core.export_job.ExportJob`): screen what has no result yet, then write."""
 
         def screened(path: str, pred: Prediction) -> None:
             self._remember(path, pred)
             self.export_screened.emit(path, pred)
 
-        try:
-            paths, notes = run_export(
-                job, self._screener, recent=self._recent.get, no_model_reason=self._model_problem,
-                progress=lambda text: self.export_progress.emit(job.jid, text), on_screened=screened,
-            )
-        except ExportCancelled:
+        kind, value = export_outcome(
+            job, self._screener, recent=self._recent.get, no_model_reason=self._model_problem,
+            progress=lambda text: self.export_progress.emit(job.jid, text), on_screened=screened,
+        )
+        if kind == EXPORT_DONE:
+            self.export_done.emit(job.jid, *value)
+        elif kind == EXPORT_CANCELLED:
             self.export_cancelled.emit(job.jid)
-        except ReportExistsError as e:
-            self.export_failed.emit(job.jid, f"{e.path} already exists, so nothing was written. "
-                                             "Export again and choose Replace to overwrite it.")
-        except ReportError as e:
-            self.export_failed.emit(job.jid, f"The export failed: {e}")
-        except Exception as e:  # the worker must live on
-            log.exception("report export failed")
-            self.export_failed.emit(job.jid, f"The export failed unexpectedly ({type(e).__name__}: {e}).")
         else:
-            self.export_done.emit(job.jid, paths, notes)
+            self.export_failed.emit(job.jid, value)
 
 
 class ScreeningController(QObject):
-    """GUI-side face of the worker. Emits only for the newest request."""
+    """GUI-side face of the engine (a child process, or a worker thread). Emits only for the newest
+    request."""
 
     model_state_changed = Signal(str, str)  # state, message
     notice = Signal(str)
@@ -225,39 +180,56 @@ class ScreeningController(QObject):
     _preload_requested = Signal()
 
     def __init__(self, bundle: Bundle | str | None = None, device: str = "auto", factory: ScreenerFactory | None = None,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, *, threads: int | None = None, engine_factory: str = ""):
+        """`factory`: make the screener in this process, in a worker thread (tests); None: the engine
+        process. `threads`: the thread-budget setting (None or 0: automatic, `core.threads`).
+        `engine_factory`: a `module:name` screener factory for the engine process (tests)."""
         super().__init__(parent)
         self._bundle, self._device = bundle, device
-        self._factory = factory or default_factory
+        self._factory = factory
+        self._threads_setting = threads
+        self._engine_factory = engine_factory
         self._latest = 0
         self._cancel_upto = 0
         self._active: int | None = None
-        self._in_flight: int | None = None  # the screening request the worker holds (queued or running)
+        self._in_flight: int | None = None  # the screening request the engine holds (queued or running)
         self._pending: tuple[int, Film, ClinicalInputs | None] | None = None  # the newest request, waiting
         self.model_state = ModelState.NOT_STARTED
         self.model_message = ""
         self.model_info: ModelInfo | None = None
         self._thread: QThread | None = None
         self._worker: _Worker | None = None
+        self.engine: EngineClient | None = None
         self._export_jid = 0
         self._exports: dict[int, ExportJob] = {}  # running / queued export jobs
         self._preloaded = False
+        self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def in_process(self) -> bool:
+        """True when the screener runs in this process (a worker thread), False for the engine process."""
+        return self._factory is not None
+
+    def engine_settings(self) -> ep.EngineSettings:
+        bundle = self._bundle
+        path = getattr(bundle, "path", bundle)  # a Bundle object: its folder (the engine reads it again)
+        return ep.EngineSettings(bundle=None if path is None else str(path), device=self._device,
+                                 threads=screening_threads(self._threads_setting), factory=self._engine_factory,
+                                 log_level=logging.getLogger().getEffectiveLevel())
+
     def start(self) -> None:
-        """Start the worker thread and load the model there (once)."""
-        if self._thread is not None:
+        """Start the engine and load the model there (once)."""
+        if self._started:
             return
-        self._thread = QThread()
-        self._thread.setObjectName("osteo-screening")
-        self._worker = _Worker(self._factory, self.is_stale)
-        self._worker.moveToThread(self._thread)
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._load_requested.connect(self._worker.load)
-        self._screen_requested.connect(self._worker.screen)
-        self._export_requested.connect(self._worker.export)
-        self._preload_requested.connect(self._worker.preload_reports)
-        w = self._worker
+        self._started = True
+        if self.in_process:
+            self._start_thread()
+        else:
+            self._start_process()
+        self._set_model_state(LOADING, "Loading the model…")
+
+    def _connect(self, w: _Worker | EngineClient) -> None:
         w.model_loaded.connect(self._on_model_loaded)
         w.model_failed.connect(self._on_model_failed)
         w.notice.connect(self.notice)
@@ -270,17 +242,41 @@ class ScreeningController(QObject):
         w.export_done.connect(self._on_export_done)
         w.export_failed.connect(self._on_export_failed)
         w.export_cancelled.connect(self._on_export_cancelled)
+
+    def _start_process(self) -> None:
+        from .engine_client import EngineClient
+
+        self.engine = EngineClient(self.engine_settings(), self)
+        self._connect(self.engine)
+        self.engine.restarting.connect(self._on_engine_restarting)
+        self.engine.start()
+
+    def _start_thread(self) -> None:
+        assert self._factory is not None
+        self._thread = QThread()
+        self._thread.setObjectName("osteo-screening")
+        self._worker = _Worker(self._factory, self.is_stale)
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._load_requested.connect(self._worker.load)
+        self._screen_requested.connect(self._worker.screen)
+        self._export_requested.connect(self._worker.export)
+        self._preload_requested.connect(self._worker.preload_reports)
+        self._connect(self._worker)
         self._thread.start()
-        self._set_model_state(LOADING, "Loading the model…")
         self._load_requested.emit(self._bundle, self._device)
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Make everything stale, stop the thread and wait for it. True when the thread ended."""
+        """Make everything stale and stop the engine: the process is terminated at once; a worker
+        thread is waited for (up to `timeout_ms`). True when it ended."""
         self._cancel_upto = self._latest
         self._active = None
         self._pending = None
         for job in self._exports.values():
             job.cancel.set()
+        if self.engine is not None:
+            engine, self.engine = self.engine, None
+            return engine.shutdown(min(timeout_ms, 1000))
         if self._thread is None:
             return True
         self._thread.quit()
@@ -294,6 +290,8 @@ class ScreeningController(QObject):
 
     @property
     def running(self) -> bool:
+        if self.engine is not None:
+            return self.engine.running
         return self._thread is not None and self._thread.isRunning()
 
     # -- requests ------------------------------------------------------------------------------
@@ -314,7 +312,8 @@ class ScreeningController(QObject):
         earlier request. Returns the request id."""
         self._latest += 1
         rid = self._latest
-        if self._thread is None:
+        self._stale_upto(rid - 1)
+        if not self._started:
             self.start()
         if not self.model_available:
             self._active = None
@@ -325,16 +324,27 @@ class ScreeningController(QObject):
         self.started.emit(rid)
         if self._in_flight is None:
             self._send(rid, film, clinical)
-        else:  # the worker is busy (with a request that is stale now): wait, replacing any older waiting one
+        else:  # the engine is busy (with a request that is stale now): wait, replacing any older waiting one
             self._pending = (rid, film, clinical)
         return rid
 
+    def _stale_upto(self, upto: int) -> None:
+        """Every request up to `upto` is stale: the engine process is told (a worker thread asks `is_stale`)."""
+        if self.engine is not None and self._in_flight is not None and self._in_flight <= upto:
+            self.engine.stale(upto)
+
     def _send(self, rid: int, film: Film, clinical: ClinicalInputs | None = None) -> None:
         self._in_flight = rid
-        self._screen_requested.emit(rid, film, clinical)
+        if self.engine is not None:
+            from .engine_client import film_path_for_request
+
+            path, whole = film_path_for_request(film)
+            self.engine.screen(ep.ScreenRequest(rid, path, film=whole, clinical=clinical))
+        else:
+            self._screen_requested.emit(rid, film, clinical)
 
     def _worker_done(self, rid: int) -> None:
-        """The worker ended request `rid` (result, failure or cancel): send the waiting one, if still wanted."""
+        """The engine ended request `rid` (result, failure or cancel): send the waiting one, if still wanted."""
         if rid != self._in_flight:
             return
         self._in_flight = None
@@ -348,6 +358,7 @@ class ScreeningController(QObject):
         if rid is None:
             return None
         self._cancel_upto = max(self._cancel_upto, rid)
+        self._stale_upto(rid)
         self._active = None
         self.cancelled.emit(rid)
         return rid
@@ -358,9 +369,12 @@ class ScreeningController(QObject):
         self._export_jid += 1
         job.jid = self._export_jid
         self._exports[job.jid] = job
-        if self._thread is None:
+        if not self._started:
             self.start()
-        self._export_requested.emit(job)
+        if self.engine is not None:
+            self.engine.export(job)
+        else:
+            self._export_requested.emit(job)
         return job.jid
 
     def preload_reports(self) -> None:
@@ -368,9 +382,12 @@ class ScreeningController(QObject):
         if self._preloaded:
             return
         self._preloaded = True
-        if self._thread is None:
+        if not self._started:
             self.start()
-        self._preload_requested.emit()
+        if self.engine is not None:
+            self.engine.preload_reports()
+        else:
+            self._preload_requested.emit()
 
     @property
     def exporting(self) -> bool:
@@ -380,6 +397,8 @@ class ScreeningController(QObject):
         """Ask the running export to stop (before it writes); returns its id, or None."""
         for jid, job in self._exports.items():
             job.cancel.set()
+            if self.engine is not None:
+                self.engine.cancel_export(jid)
             return jid
         return None
 
@@ -402,6 +421,13 @@ class ScreeningController(QObject):
     def _set_model_state(self, state: ModelState, message: str) -> None:
         self.model_state, self.model_message = state, message
         self.model_state_changed.emit(state, message)
+
+    @Slot(str)
+    def _on_engine_restarting(self, why: str) -> None:
+        """The engine process died and starts again: the model loads again (the film it had gets its
+        own error from the engine client)."""
+        self.notice.emit(why)
+        self._set_model_state(LOADING, "Loading the model again…")
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo | None) -> None:

@@ -10,7 +10,8 @@ PRESET_GROUP = "window-preset"
 PRESET_ROW = ("1 … 9", "Window presets (file windows, auto, full range)")
 MOUSE = [
     ("Right-drag", "Window/level: left-right = width, up-down = level"),
-    ("Wheel", "Zoom around the cursor"),
+    ("Wheel", "Zoom around the cursor; with View > Wheel steps through films: the next/previous film"),
+    ("Ctrl+wheel", "Zoom around the cursor"),
     ("Left-drag / middle-drag", "Pan (left-drag measures while the distance tool is on)"),
     ("Drop files or folders", "Open them"),
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from ..core.film import Film
 
@@ -66,6 +66,7 @@ class StudyBrowser(QWidget):
         self.tree.setExpandsOnDoubleClick(False)
         self.tree.itemActivated.connect(self._activated)
         self.tree.itemClicked.connect(self._activated)
+        self.tree.currentItemChanged.connect(self._current_changed)  # arrow keys open the film
         lay.addWidget(self.tree)
         self._patients: dict[str, QTreeWidgetItem] = {}
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
@@ -133,6 +134,23 @@ class StudyBrowser(QWidget):
 
     def patient_count(self) -> int:
         return self.tree.topLevelItemCount()
+
+    def _current_changed(self, item: QTreeWidgetItem | None, previous: QTreeWidgetItem | None = None) -> None:
+        """Arrow keys open the film they land on; landing on a patient or study row (by keyboard),
+        they go on to the next film in the same direction."""
+        if item is None:
+            return
+        if item.data(0, PATH_ROLE):
+            self._activated(item)
+            return
+        if previous is None or QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            return  # a click on a header row selects it, nothing more
+        down = self.tree.itemAbove(item) is previous
+        nxt: QTreeWidgetItem | None = item
+        while nxt is not None and not nxt.data(0, PATH_ROLE):
+            nxt = self.tree.itemBelow(nxt) if down else self.tree.itemAbove(nxt)
+        if nxt is not None:
+            self.tree.setCurrentItem(nxt)
 
     def _activated(self, item: QTreeWidgetItem, _col: int = 0) -> None:
         path = item.data(0, PATH_ROLE)

@@ -139,3 +139,24 @@ def test_decoder_tracebacks_do_not_reach_the_user(tmp_path, tiny_bundle, capsys,
     rc, objs, err = run_cli(capsys, broken, "--json", "--bundle", tiny_bundle.path)
     assert rc == 1 and objs[0]["status"] == "error" and "966.dcm" in objs[0]["error"]
     assert "Traceback" not in err and "RuntimeError" not in err
+
+
+def test_threads_option_and_default_budget(tmp_path, tiny_bundle, capsys, monkeypatch):
+    """`--threads N` sets the model's threads; without it, the viewer's rule (cores - 1, at least 1)."""
+    import torch
+
+    from osteo_desktop.core import threads
+
+    before = torch.get_num_threads()
+    src = write_png(tmp_path / "knee.png", (200, 160))
+    try:
+        rc, _, _ = run_cli(capsys, src, "--json", "--bundle", tiny_bundle.path, "--threads", "1")
+        assert rc == 0 and torch.get_num_threads() == 1
+        monkeypatch.setattr(threads, "available_cores", lambda: 3)
+        rc, _, _ = run_cli(capsys, src, "--json", "--bundle", tiny_bundle.path)
+        assert rc == 0 and torch.get_num_threads() == 2
+        with pytest.raises(SystemExit):
+            main([str(src), "--threads", "-1"])
+        assert "--threads" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)

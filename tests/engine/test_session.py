@@ -68,3 +68,24 @@ def test_forget_results():
     s.cache_result("a", "A")
     s.forget_results()
     assert s.result("a") is None
+
+
+def test_navigation_counts_from_the_film_last_asked_for():
+    s: Session[F, str] = Session()
+    s.set_current(F("a"))
+    assert s.navigation_key == "a"
+    assert s.show("d") is None  # not cached: it loads, and is the requested film meanwhile
+    assert s.current_key == "a" and s.navigation_key == "d"
+    assert Session.step(["a", "b", "c", "d", "e"], s.navigation_key, 1) == "e"
+
+
+def test_a_newer_request_drops_what_older_loads_were_to_show():
+    s: Session[F, str] = Session()
+    s.show_first_of(1)
+    s.show("x")
+    s.want(2, "x")
+    s.show("y")
+    s.want(3, "y")
+    assert s.wanted_jobs() == {3}
+    assert s.arrived(1, F("a")) is False and s.arrived(2, F("x")) is False  # superseded: cached, not shown
+    assert s.arrived(3, F("y")) is True

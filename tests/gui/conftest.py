@@ -204,11 +204,28 @@ def make_window(qtbot, settings):
     yield make
     for w in made:
         thread = w.controller._thread
+        engine = w.controller.engine
+        pid = engine.pid if engine is not None else None
         w.close()
         assert w.controller._thread is None, "screening thread still referenced after close"
         if thread is not None:
             assert thread.isFinished(), "screening thread still running after close"
+        assert w.controller.engine is None and not w.controller.running, "screening process still referenced after close"
+        if pid is not None:
+            assert _process_gone(pid), "screening process still running after close"
         assert w.loader._pool.activeThreadCount() == 0, "film loader still busy after close"
+
+
+def _process_gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # Windows: no such process (or no right to ask)
+        return True
+    return False
 
 
 def send_mouse(widget, kind: QEvent.Type, pos: QPointF, button: Qt.MouseButton, buttons: Qt.MouseButton) -> None:

@@ -328,7 +328,7 @@ def test_shortcuts_dialog_lists_actions(make_window):
 
 
 def test_real_tiny_model_screens_in_the_window(qtbot, make_window, tiny_bundle, tmp_path):
-    """The real Screener (128 px random-weight bundle) through the worker thread."""
+    """The real Screener (128 px random-weight bundle) in the screening process."""
     w = make_window(bundle=str(tiny_bundle.path), device="cpu")
     w.start_background()
     d = write_dicom(tmp_path / "k.dcm", rows=180, cols=150)
