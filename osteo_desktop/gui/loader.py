@@ -7,6 +7,7 @@ lookup-table renderer in the pool, so the GUI thread only wraps ready QImages.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -31,6 +32,14 @@ def _find_films(folders: list[Path]) -> list[Path]:
     from ..core.discovery import find_films
 
     return list(find_films(folders))
+
+
+_job_ids = itertools.count(1)
+
+
+def next_job_id() -> int:
+    """Job ids shared by the film loader and the film lister (GUI thread only): one id names one job."""
+    return next(_job_ids)
 
 
 class _Signals(QObject):
@@ -109,19 +118,21 @@ class FilmLoader(QObject):
         self._sig.finished.connect(self.finished)
         self._stop = threading.Event()
         self._cancelled: set[int] = set()  # jobs to drop (read by the pool thread: set operations are atomic)
-        self._jid = 0
+        self._jobs: set[int] = set()  # jobs started and not finished (GUI thread)
+        self._sig.finished.connect(lambda jid, _n: self._jobs.discard(jid))
         self._load = load or _load_film
         self._find = find or _find_films
 
     def load(self, paths: Iterable[str | Path]) -> int:
-        self._jid += 1
-        self._pool.start(_Job(self._jid, [Path(p) for p in paths], self._sig, self._stop, self._load, self._find,
+        jid = next_job_id()
+        self._jobs.add(jid)
+        self._pool.start(_Job(jid, [Path(p) for p in paths], self._sig, self._stop, self._load, self._find,
                               self._cancelled))
-        return self._jid
+        return jid
 
     def cancel(self, jid: int) -> None:
         """Drop load job `jid`: it loads no further film (it still reports `finished`)."""
-        if 0 < jid <= self._jid:
+        if jid in self._jobs:
             self._cancelled.add(jid)
 
     def busy(self) -> bool:

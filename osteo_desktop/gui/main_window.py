@@ -3,9 +3,10 @@
 This module wires widgets and signals. What is open and known (films, results, the film on display,
 which request belongs to which film) is the Qt-free `core.session.Session`; the menus are built in
 `menus`, what screening shows in `ScreeningPresenter`, report exports are orchestrated by
-`ExportController`. Everything slow happens elsewhere: films load in
-`FilmLoader`'s pool, the model loads and screens in `ScreeningController`'s thread, and report
-exports are written there too. Errors become messages in the panel above the film and in the status
+`ExportController`. Everything slow happens elsewhere: opened files and folders are listed from
+their headers in `FilmLister`'s pool (thumbnails follow from `ThumbnailLoader`'s), the film shown
+loads in `FilmLoader`'s pool, the model loads and screens in the screening process
+(`ScreeningController`), and report exports are written there too. Errors become messages in the panel above the film and in the status
 bar; nothing here opens a modal error dialog (the export dialogs and "Replace?" are questions, asked
 before anything starts).
 """
@@ -32,6 +33,8 @@ from PySide6.QtWidgets import (
 
 from .. import INTENDED_USE, __version__
 from ..core.inference import Prediction
+from ..core.loading.header import FilmHeader
+from ..core.opening import OpenJobs
 from ..core.overlay import stamp
 from ..core.session import Session
 from ..resources_path import demo_film_path
@@ -41,6 +44,7 @@ from .clinical_presenter import ClinicalPresenter
 from .export_controller import ExportController
 from .film_view import FilmView
 from .imaging import LoadedFilm, rgb_qimage
+from .listing import FilmLister
 from .loader import FilmLoader
 from .menus import build_menus
 from .messages import ERROR, WARNING, MessagePanel
@@ -51,6 +55,7 @@ from .shortcuts import ShortcutsDialog
 from .store_link import StoreLink
 from .study_browser import StudyBrowser
 from .tag_browser import TagBrowser
+from .thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from ..core.bundle import Bundle
@@ -130,6 +135,9 @@ class MainWindow(QMainWindow):
         self.store = StoreLink(self)  # the "Local store" worklist dock, the PACS dialog, the audit trail
 
         self.loader = FilmLoader(self)
+        self.lister = FilmLister(self)
+        self.thumbs = ThumbnailLoader(self)
+        self.opening = OpenJobs()
         self.controller = scr.ScreeningController(bundle, device, screener_factory, self, engine_factory=engine_factory,
                                                   threads=self.threads_setting())
 
@@ -140,6 +148,7 @@ class MainWindow(QMainWindow):
             status=lambda text, ms: self.statusBar().showMessage(text, ms), enter=self.enter_phase, leave=self.leave_phase)
         self._closing = False
         self._show_jobs: set[int] = set()  # load jobs started to show one film (superseded ones are cancelled)
+        self._film_loads: set[int] = set()  # all of those still running (their end is no open's end)
 
         self._build_status_bar()
         self.clinical = ClinicalPresenter(self)
@@ -227,6 +236,10 @@ class MainWindow(QMainWindow):
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_load_failed)
         self.loader.finished.connect(self._on_load_finished)
+        self.lister.listed.connect(self._on_listed)
+        self.lister.failed.connect(self._on_load_failed)
+        self.lister.finished.connect(self._on_list_finished)
+        self.thumbs.ready.connect(self.browser.set_thumbnail)
         self.screening = ScreeningPresenter(self)
         self.controller.notice.connect(lambda t: self.post(WARNING, t))
         x = self.exports
@@ -248,11 +261,14 @@ class MainWindow(QMainWindow):
         return self.session.current
 
     def open_paths(self, paths: Iterable[str | Path], remember: bool = True) -> int:
+        """Open files and folders: their films are listed from their headers (the study browser fills
+        at once, thumbnails follow) and the first one is loaded and shown while the rest are listed.
+        Returns the open's job id (`load_finished` says when it is over)."""
         items = [Path(p) for p in paths]
         if not items:
             return 0
-        jid = self.loader.load(items)
-        self.session.show_first_of(jid)
+        jid = self.lister.list(items)
+        self.opening.start(jid)
         self.statusBar().showMessage(f"Opening {len(items)} item(s)…", 5000)
         if remember:
             for p in reversed(items):
@@ -282,6 +298,11 @@ class MainWindow(QMainWindow):
     def show_path(self, path: str) -> None:
         """Show film `path` (from the cache, else load it). Quick requests supersede each other: only
         the last one is shown, and loads nobody waits for any more are dropped."""
+        self.opening.user_chose()  # an open that is still listing no longer shows its first film
+        self._flush_opens()
+        self._request_film(path)
+
+    def _request_film(self, path: str) -> None:
         if path == self.session.requested_key:
             return  # on display, or on its way
         lf = self.session.show(path)
@@ -293,6 +314,7 @@ class MainWindow(QMainWindow):
             return
         jid = self.loader.load([path])  # not loaded yet, or evicted from the cache
         self._show_jobs.add(jid)
+        self._film_loads.add(jid)
         self.session.want(jid, path)
 
     def step_film(self, delta: int) -> None:
@@ -469,11 +491,33 @@ class MainWindow(QMainWindow):
                 a.setText(f"Preset {i + 1} (none)")
                 a.setEnabled(False)
 
+    def _on_listed(self, jid: int, header: FilmHeader) -> None:
+        if self._closing:
+            return
+        key = str(header.path)
+        self.browser.add_film(header, self.thumbs.request(key))  # the cached thumbnail, or one in the making
+        first = self.opening.listed(jid, key)
+        if first is not None:
+            self._request_film(first)
+
+    def _on_list_finished(self, jid: int, n: int) -> None:
+        self.opening.listing_done(jid)
+        self._flush_opens()
+
+    def _flush_opens(self) -> None:
+        for jid, n in self.opening.finished():
+            if n:
+                self.statusBar().showMessage(f"Opened {n} film(s).", 4000)
+            self.load_finished.emit(jid, n)
+
     def _on_loaded(self, jid: int, lf: LoadedFilm) -> None:
         if self._closing:
             return
         show = self.session.arrived(jid, lf)
-        self.browser.add_film(lf.film, lf.thumbnail)
+        self.browser.add_film(lf.film)
+        if not self.browser.has_thumbnail(lf.key):  # made from the whole film: as good as it gets
+            self.thumbs.seed(lf.key, lf.thumbnail)
+            self.browser.set_thumbnail(lf.key, lf.thumbnail)
         if show:
             self._display(lf)
 
@@ -485,15 +529,21 @@ class MainWindow(QMainWindow):
         log.warning("could not open %s", Path(path).name)
         self.post(ERROR, message)
         self.film_failed.emit(path, message)
+        nxt = self.opening.load_failed(path)  # an open's first film failed: its next one is shown instead
+        if nxt is not None:
+            self._request_film(nxt)
+        self._flush_opens()
 
     def _on_load_finished(self, jid: int, n: int) -> None:
         self.session.job_finished(jid)
         self._show_jobs.discard(jid)
-        if n:
-            self.statusBar().showMessage(f"Opened {n} film(s).", 4000)
+        if jid in self._film_loads:  # loading one film to show it: the open it serves says when it is over
+            self._film_loads.discard(jid)
+            return
         self.load_finished.emit(jid, n)
 
     def _display(self, lf: LoadedFilm) -> None:
+        self.opening.shown(lf.key)
         self.session.set_current(lf)
         self.view.set_film(lf)
         self.browser.select(lf.key)
@@ -506,6 +556,7 @@ class MainWindow(QMainWindow):
             self.tags.set_film(lf.film)
         self.clinical.show_film(lf.film)
         self.film_shown.emit(lf.key)
+        self._flush_opens()  # after film_shown: an open is over once its film is on display
         cached = self.session.result(lf.key)
         if cached is not None:
             self.screening.show_prediction(cached)
@@ -531,9 +582,10 @@ class MainWindow(QMainWindow):
         """Stop the worker thread and the loader (idempotent). True when both ended."""
         self._closing = True
         ok_c = self.controller.shutdown()
+        ok_t = self.lister.shutdown(500) & self.thumbs.shutdown(500)
         ok_l = self.loader.shutdown()
         ok_n = self.store.shutdown()
-        return ok_c and ok_l and ok_n
+        return ok_c and ok_l and ok_n and ok_t
 
     def closeEvent(self, e: QCloseEvent) -> None:
         self._save_settings()

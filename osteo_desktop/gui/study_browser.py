@@ -1,24 +1,37 @@
 """The study browser dock: films grouped by patient, then study, with thumbnails.
 
 A DICOM film is grouped by PatientID and StudyInstanceUID; a PNG/JPEG/TIFF is its own patient.
+Films are added from their headers (`core.loading.header.FilmHeader`, or a loaded `Film`: both
+say the same about identity) with a placeholder; the thumbnail follows (`set_thumbnail`).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from ..core.film import Film
+from ..core.loading.header import FilmHeader
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+Listed = Film | FilmHeader  # what the browser needs: path, ids, source_format, is_dicom, patient_key, display_name
+
+
+def _placeholder(size: int = 64) -> QIcon:
+    """The icon of a film whose thumbnail is still being made (rows keep their height)."""
+    pm = QPixmap(size, size)
+    pm.fill(QColor(40, 40, 40))
+    return QIcon(pm)
 
 
 def _fmt_date(da: str) -> str:
     return f"{da[:4]}-{da[4:6]}-{da[6:8]}" if len(da) == 8 and da.isdigit() else da
 
 
-def patient_label(film: Film) -> str:
+def patient_label(film: Listed) -> str:
     ids = film.ids
     if not film.is_dicom:
         return f"{film.display_name} ({film.source_format or 'image'})"
@@ -26,18 +39,18 @@ def patient_label(film: Film) -> str:
     return f"{name} — {ids.patient_id}" if ids.patient_id else name
 
 
-def study_key(film: Film) -> str:
+def study_key(film: Listed) -> str:
     return film.ids.study_instance_uid or f"file:{film.path}"
 
 
-def study_label(film: Film) -> str:
+def study_label(film: Listed) -> str:
     ids = film.ids
     parts = [_fmt_date(ids.study_date), ids.study_description or ids.accession_number]
     text = " · ".join(p for p in parts if p)
     return text or ("Study" if film.is_dicom else "Image")
 
 
-def film_label(film: Film) -> str:
+def film_label(film: Listed) -> str:
     ids = film.ids
     kind = " ".join(x for x in (ids.modality, ids.body_part, ids.view_position, ids.laterality) if x)
     return f"{kind}\n{film.display_name}" if kind else film.display_name
@@ -71,16 +84,20 @@ class StudyBrowser(QWidget):
         self._patients: dict[str, QTreeWidgetItem] = {}
         self._studies: dict[tuple[str, str], QTreeWidgetItem] = {}
         self._films: dict[str, QTreeWidgetItem] = {}
+        self._placeholder: QIcon | None = None
+        self._thumbs: set[str] = set()  # films that have their thumbnail
 
     def sizeHint(self) -> QSize:
         return QSize(250, 500)
 
-    def add_film(self, film: Film, thumb: QImage | None = None) -> QTreeWidgetItem:
+    def add_film(self, film: Listed, thumb: QImage | None = None) -> QTreeWidgetItem:
+        """Add a film (from its header or loaded) under its patient and study; an existing one only
+        gets the thumbnail, if one is given."""
         key = str(film.path)
         if key in self._films:
             item = self._films[key]
             if thumb is not None and not thumb.isNull():
-                item.setIcon(0, QIcon(QPixmap.fromImage(thumb)))
+                self.set_thumbnail(key, thumb)
             return item
         pk = film.patient_key
         pat = self._patients.get(pk)
@@ -102,12 +119,29 @@ class StudyBrowser(QWidget):
         item = QTreeWidgetItem(st, [film_label(film)])
         item.setData(0, PATH_ROLE, key)
         item.setToolTip(0, key)
+        self._films[key] = item
         if thumb is not None and not thumb.isNull():
-            item.setIcon(0, QIcon(QPixmap.fromImage(thumb)))
+            self.set_thumbnail(key, thumb)
+        else:
+            if self._placeholder is None:
+                self._placeholder = _placeholder(self.tree.iconSize().width())
+            item.setIcon(0, self._placeholder)
         self._films[key] = item
         pat.setExpanded(True)
         st.setExpanded(True)
         return item
+
+    def set_thumbnail(self, path: str, thumb: QImage) -> bool:
+        """Give a listed film its thumbnail; False when the film is not listed."""
+        item = self._films.get(path)
+        if item is None or thumb.isNull():
+            return False
+        item.setIcon(0, QIcon(QPixmap.fromImage(thumb)))
+        self._thumbs.add(path)
+        return True
+
+    def has_thumbnail(self, path: str) -> bool:
+        return path in self._thumbs
 
     def select(self, path: str) -> None:
         item = self._films.get(path)

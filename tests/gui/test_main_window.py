@@ -232,7 +232,8 @@ def test_dicom_studies_grouped_and_tags_searchable(qtbot, make_window, tmp_path)
         drag(v, t.map(QPointF(10, 10)), t.map(QPointF(110, 10)))
     assert sig.args[0] == "20.0 mm (PixelSpacing)"
     # a PNG has no tags
-    w.show_path(str(png))
+    with qtbot.waitSignal(w.film_shown, timeout=15000):
+        w.show_path(str(png))  # listed, not loaded yet: it loads now
     assert "no DICOM tags" in tb.info.text()
 
 
