@@ -15,41 +15,12 @@ import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 
-from ..core.display import DisplayChoice, apply_window, choose_display, presets, render, to_uint8
+from ..core.display import DisplayChoice
 from ..core.film import Film, Window
+from ..core.film_render import THUMB_SIZE as THUMB_SIZE  # re-exported: moved to core (no Qt)
+from ..core.film_render import FilmRenderer as FilmRenderer
+from ..core.film_render import PreparedFilm, prepare_film
 from ..core.overlay import colorize
-
-_LUT_MAX_RANGE = 1 << 20  # distinct integer values a lookup table may cover
-_EXACT_FLOAT32 = float(1 << 24)  # integers up to this are exact in float32
-THUMB_SIZE = 96
-
-
-class FilmRenderer:
-    """Display pixels (uint8, bone bright) of one film for a window (None = the file's VOI LUT)."""
-
-    def __init__(self, film: Film):
-        self.film = film
-        self._index: np.ndarray | None = None
-        self._values: np.ndarray | None = None
-        px = film.pixels
-        if px.size and np.isfinite(px).all():
-            lo, hi = float(px.min()), float(px.max())
-            if hi - lo < _LUT_MAX_RANGE and max(abs(lo), abs(hi)) < _EXACT_FLOAT32 and np.array_equal(px, np.rint(px)):
-                dtype = np.uint16 if hi - lo < 65536 else np.uint32
-                self._index = (px - lo).astype(dtype)
-                self._values = np.arange(lo, hi + 1.0, dtype=np.float32)
-
-    @property
-    def uses_lut(self) -> bool:
-        return self._index is not None
-
-    def render_u8(self, window: Window | None, invert: bool = False) -> np.ndarray:
-        if window is None or self._index is None or self._values is None:
-            return to_uint8(render(self.film, window, invert))
-        out = apply_window(self._values, window)
-        if self.film.invert_for_display != bool(invert):
-            out = 1.0 - out
-        return to_uint8(out)[self._index]
 
 
 @dataclass
@@ -72,11 +43,12 @@ class LoadedFilm:
 
 
 def prepare(film: Film) -> LoadedFilm:
-    renderer = FilmRenderer(film)
-    choice = choose_display(film)
-    lf = LoadedFilm(film, renderer, choice, presets(film))
-    lf.thumbnail = thumbnail(renderer.render_u8(choice.window, False) if choice.window else to_uint8(render(film)))
-    return lf
+    """Make a film ready to show here (the viewer's reader process does it with `prepare_film`)."""
+    return from_prepared(prepare_film(film))
+
+
+def from_prepared(p: PreparedFilm) -> LoadedFilm:
+    return LoadedFilm(p.film, p.renderer, p.choice, p.presets, gray_qimage(p.thumbnail))
 
 
 def downscale(img: np.ndarray, width: int, height: int) -> np.ndarray:

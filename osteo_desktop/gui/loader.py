@@ -1,8 +1,11 @@
-"""Loading films off the GUI thread (a one-thread QThreadPool keeps the order and leaves a core free).
+"""Loading films off the GUI thread (a one-thread QThreadPool keeps the order and leaves a core free),
+decoded in the film reader process (`core.reader_process`): a decoder that crashes takes down only
+that process, and a decoder that holds the GIL for seconds (openjpeg) never freezes the window.
 
 Files named by the user are loaded as given (a bad one gets its own error message); folders go
 through `core.discovery.find_films`. Each film is decoded, windowed for its thumbnail and given a
-lookup-table renderer in the pool, so the GUI thread only wraps ready QImages.
+lookup-table renderer in the reader (`core.film_render.prepare_film`), so the GUI thread only wraps
+ready QImages.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from ..core.errors import OsteoError
 from ..core.film import Film
-from .imaging import prepare
+from ..core.reader_process import FILM, ReaderProcess
+from .imaging import PreparedFilm, from_prepared, prepare
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,8 @@ class _Signals(QObject):
 
 class _Job(QRunnable):
     def __init__(self, jid: int, paths: list[Path], signals: _Signals, stop: threading.Event,
-                 load: Callable[[Path], Film], find: Callable[[list[Path]], list[Path]], cancelled: set[int]):
+                 load: Callable[[Path], Film | PreparedFilm], find: Callable[[list[Path]], list[Path]],
+                 cancelled: set[int]):
         super().__init__()
         self.setAutoDelete(True)
         self._jid, self._paths, self._sig, self._stop = jid, paths, signals, stop
@@ -84,7 +89,8 @@ class _Job(QRunnable):
                 if self._stopped():
                     break
                 try:
-                    lf = prepare(self._load(path))
+                    got = self._load(path)
+                    lf = from_prepared(got) if isinstance(got, PreparedFilm) else prepare(got)
                 except OsteoError as e:
                     self._sig.failed.emit(self._jid, str(path), str(e))
                     continue
@@ -107,8 +113,10 @@ class FilmLoader(QObject):
     failed = Signal(int, str, str)
     finished = Signal(int, int)
 
-    def __init__(self, parent: QObject | None = None, load: Callable[[Path], Film] | None = None,
-                 find: Callable[[list[Path]], list[Path]] | None = None):
+    def __init__(self, parent: QObject | None = None, load: Callable[[Path], Film | PreparedFilm] | None = None,
+                 find: Callable[[list[Path]], list[Path]] | None = None, *, in_process: bool = False):
+        """`load`: how a film is read (tests); by default in the film reader process (`in_process`:
+        in this process, in the pool thread, as before)."""
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -120,7 +128,12 @@ class FilmLoader(QObject):
         self._cancelled: set[int] = set()  # jobs to drop (read by the pool thread: set operations are atomic)
         self._jobs: set[int] = set()  # jobs started and not finished (GUI thread)
         self._sig.finished.connect(lambda jid, _n: self._jobs.discard(jid))
-        self._load = load or _load_film
+        self.reader: ReaderProcess | None = None
+        if load is None and not in_process:
+            self.reader = ReaderProcess("osteo-film-reader")
+            reader = self.reader
+            load = lambda path: reader.call(FILM, path)  # noqa: E731
+        self._load: Callable[[Path], Film | PreparedFilm] = load or _load_film
         self._find = find or _find_films
 
     def load(self, paths: Iterable[str | Path]) -> int:
@@ -141,8 +154,16 @@ class FilmLoader(QObject):
     def wait(self, timeout_ms: int = -1) -> bool:
         return self._pool.waitForDone(timeout_ms)
 
+    def start(self) -> None:
+        """Start the reader process now, so that the first film does not wait for it."""
+        if self.reader is not None:
+            self.reader.start()
+
     def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop at once: the reader process is ended (a film being read fails), queued films are dropped."""
         self._stop.set()
         self._pool.clear()
+        if self.reader is not None:
+            self.reader.close()
         return self._pool.waitForDone(timeout_ms)
 

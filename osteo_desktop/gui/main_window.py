@@ -249,8 +249,9 @@ class MainWindow(QMainWindow):
 
     # -- public API ----------------------------------------------------------------------------------
     def start_background(self) -> None:
-        """Load the model in the background (call once the window is visible)."""
+        """Load the model and start the film reader in the background (call once the window is visible)."""
         self.controller.start()
+        self.loader.start()
 
     def post(self, level: str, text: str, actions: Iterable[tuple[str, Callable[[], object]]] = ()) -> None:
         self.messages.post(level, text, list(actions))

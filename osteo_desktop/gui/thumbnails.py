@@ -1,8 +1,10 @@
 """Thumbnails for the study browser, made lazily in the background at reduced resolution, cached.
 
-One low-priority pool thread makes them in the order asked (`core.loading.thumbnail`: JPEG 2000's
-reduced-resolution decode, JPEG's DCT scaling, else the film scaled down), so listing a folder is
-never held up by decoding, and the GUI thread only sets icons. Thumbnails are cached in memory by
+One pool thread asks a low-priority reader process for them in the order asked
+(`core.loading.thumbnail`: JPEG 2000's reduced-resolution decode, JPEG's DCT scaling, else the film
+scaled down; `core.reader_process`: a crashing decoder, or one that holds the GIL, stays out of the
+viewer's process), so listing a folder is never held up by decoding, and the GUI thread only sets
+icons. Thumbnails are cached in memory by
 file (path, modification time and size), also those of films loaded whole for display.
 """
 
@@ -20,6 +22,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from ..core.loading.thumbnail import THUMB_SIZE, make_thumbnail
+from ..core.reader_process import THUMBNAIL, ReaderProcess, ReaderSettings
 from .imaging import gray_qimage
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class ThumbnailLoader(QObject):
     ready = Signal(str, QImage)  # path, thumbnail
 
     def __init__(self, parent: QObject | None = None, make: Callable[[str], np.ndarray] | None = None,
-                 size: int = THUMB_SIZE):
+                 size: int = THUMB_SIZE, *, in_process: bool = False):
         super().__init__(parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -72,7 +75,13 @@ class ThumbnailLoader(QObject):
         self._sig = _Signals(self)
         self._sig.made.connect(self._on_made)
         self._stop = threading.Event()
-        self._make = make or (lambda path: make_thumbnail(path, size))
+        self.reader: ReaderProcess | None = None
+        if make is None and not in_process:
+            self.reader = ReaderProcess("osteo-thumbnails", ReaderSettings(
+                lower_priority=True, log_level=logging.getLogger().getEffectiveLevel()))
+            reader = self.reader
+            make = lambda path: reader.call(THUMBNAIL, path, size)  # noqa: E731
+        self._make: Callable[[str], np.ndarray] = make or (lambda path: make_thumbnail(path, size))
         self._cache: OrderedDict[str, tuple[Stamp | None, QImage]] = OrderedDict()
         self._pending: set[str] = set()
         self.made_count = 0  # thumbnails made (not from the cache): for tests and benchmarks
@@ -119,4 +128,6 @@ class ThumbnailLoader(QObject):
     def shutdown(self, timeout_ms: int = 1000) -> bool:
         self._stop.set()
         self._pool.clear()
+        if self.reader is not None:
+            self.reader.close()
         return self._pool.waitForDone(timeout_ms)

@@ -55,3 +55,18 @@ class ChildScreener:
 
 def make_screener(bundle, device):
     return ChildScreener(bundle, device)
+
+
+def crashing_reader(kind, args):
+    """A film reader (`core.reader_process` handler) whose decoder dies of a segmentation fault on files
+    named "crash*" and takes its time on "sleep*"; anything else is read as usual."""
+    from pathlib import Path
+
+    from osteo_desktop.core.reader_process import serve
+
+    name = Path(args[0]).name
+    if name.startswith("crash"):
+        ctypes.string_at(0)
+    if name.startswith("sleep"):
+        time.sleep(60)
+    return serve(kind, args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from osteo_desktop.core.reader_process import FILM
+
 from .conftest import FakeScreener, write_dicom, write_png
 
 
@@ -47,6 +49,7 @@ def test_the_first_film_is_shown_while_the_rest_are_listed(qtbot, make_window, t
     d.mkdir()
     films = [write_png(d / f"p{i}.png", seed=i) for i in range(10)]
     w = make_window(FakeScreener(), auto_screen=False)
+    w.loader.reader.call(FILM, write_png(tmp_path / "warm_up.png"))  # the film reader is up, as after start-up
     read = w.lister._read
     w.lister._read = lambda path: (time.sleep(0.1), read(path))[1]  # a slow drive: 0.1 s per header
     listed_when_shown = []
