@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,32 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DICOM_SAMPLES = SHARED / "dicom-samples"
 DATA = SHARED / "data"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging_and_warnings():
+    """Entry points called in-process (`main([...])`) configure the process: handlers on the stderr
+    pytest captured (closed after the test: "I/O operation on closed file" on the next record),
+    levels of the root and library loggers, warning filters. Put all of it back after each test."""
+    def ours() -> list[logging.Handler]:  # pytest's own capturing handlers come and go per test phase
+        return [h for h in root.handlers if not type(h).__module__.startswith("_pytest")]
+
+    root = logging.getLogger()
+    handlers, level = ours(), root.level
+    levels = {name: lg.level for name, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    with warnings.catch_warnings():  # saves and restores the filters
+        yield
+    for h in ours():
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger):
+            lg.setLevel(levels.get(name, logging.NOTSET))
 
 
 def make_bundle(folder: Path, *, architecture: str = "efficientnet_b0", input_size=(128, 128), seed: int = 0,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 import threading
@@ -74,13 +73,8 @@ def _setup_logging() -> None:
 def _self_test(argv: list[str]) -> int:
     """Hand the whole command line to `osteo_desktop.selftest.main` (it has options of its own and
     never imports Qt, so it runs before any Qt or logging set-up here)."""
-    if importlib.util.find_spec("osteo_desktop.selftest") is None:
-        _setup_logging()
-        log.error("the self-test is not part of this build (osteo_desktop.selftest is missing)")
-        return EXIT_USAGE
-    mod = importlib.import_module("osteo_desktop.selftest")
-    rc = mod.main(argv)
-    return int(rc or 0)
+    selftest = importlib.import_module("osteo_desktop.selftest")
+    return int(selftest.main(argv) or 0)
 
 
 def install_excepthook(window: Any) -> Any:

@@ -100,6 +100,7 @@ def test_nothing_to_screen_is_a_usage_error(tmp_path, tiny_bundle, capsys):
     assert rc == 2 and "no films" in err
 
 
+@pytest.mark.slow
 def test_installed_console_script_runs(tmp_path, tiny_bundle):
     src = write_png(tmp_path / "k.png")
     exe = Path(sys.executable).with_name("osteo-screen")
@@ -110,6 +111,7 @@ def test_installed_console_script_runs(tmp_path, tiny_bundle):
     assert json.loads(r.stdout.splitlines()[0])["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_pdf_and_dicom_outputs_from_the_cli(tmp_path, tiny_bundle, capsys):
     import pydicom
 

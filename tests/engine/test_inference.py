@@ -59,6 +59,7 @@ def test_cam_pass_and_plain_forward_agree(screener):
     assert without.cam is None
 
 
+@pytest.mark.slow
 def test_threshold_decides(tmp_path):
     film = knee_like_film()
     low = Screener(make_bundle(tmp_path / "lo", threshold=0.0), device="cpu").screen(film, gradcam=False)
@@ -89,6 +90,7 @@ def test_temperature_softens_probabilities(tmp_path):
     assert max(p2.probabilities.values()) - min(p2.probabilities.values()) < max(p1.probabilities.values()) - min(p1.probabilities.values())
 
 
+@pytest.mark.slow
 def test_cancel_and_progress(screener):
     seen = []
     screener.screen(knee_like_film(), progress=lambda f, what: seen.append(f))
@@ -130,6 +132,7 @@ def test_device_resolution():
             resolve_device("cuda")
 
 
+@pytest.mark.slow
 def test_warm_up_runs_and_leaves_results_unchanged(screener):
     film = knee_like_film()
     before = screener.screen(film, gradcam=False).probabilities

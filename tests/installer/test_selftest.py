@@ -29,6 +29,7 @@ def _first_line(capsys) -> str:
     return out.splitlines()[0]
 
 
+@pytest.mark.slow
 def test_passes_with_a_bundle(tiny_bundle, capsys):
     assert selftest.main(["--bundle", str(tiny_bundle.path)]) == 0
     out = capsys.readouterr().out
@@ -101,6 +102,7 @@ def test_decoder_round_trips():
     assert any("JPEG 2000" in k for k in checks) and any("JPEG-LS" in k for k in checks)
 
 
+@pytest.mark.slow
 def test_command_line_exit_status_and_no_qt(tiny_bundle):
     """As `python -m`: exit status 0, JSON on stdout, and Qt never imported."""
     r = subprocess.run([sys.executable, "-m", "osteo_desktop.selftest", "--bundle", str(tiny_bundle.path), "--json",

@@ -190,6 +190,7 @@ def wait_for(predicate, timeout: float, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what}")
 
 
+@pytest.mark.slow
 def test_node_screens_arrivals_and_sends_sr_and_sc_back_to_orthanc(orthanc, node_factory, tiny_bundle, tmp_path):
     knee = make_film(patient_id="P-SCREEN", patient_name="Screen^Me", modality="DX", body_part="KNEE", rows=160,
                      cols=128, seed=3)

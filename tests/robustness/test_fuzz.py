@@ -87,6 +87,7 @@ def test_mutated_films_fail_cleanly(seeds, tmp_path, caplog, hang_guard):
     assert outcomes["film"] > N_LOADER // 10 and outcomes["refused"] > N_LOADER // 10, outcomes
 
 
+@pytest.mark.slow
 def test_a_mutated_batch_gives_every_film_a_row(seeds, tmp_path, tiny_bundle, capsys, hang_guard):
     from osteo_desktop.cli.screen import main
 

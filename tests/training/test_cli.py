@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from training.cli import main
 
 from .conftest import tiny_overrides
@@ -29,6 +31,7 @@ def test_train_command_errors_are_clean(synth_data, tmp_path):
     assert main(["configs"]) == 0
 
 
+@pytest.mark.slow
 def test_train_and_export_commands(synth_data, tmp_path, capsys):
     overrides = tiny_overrides(synth_data, "final.fit=false", "train.num_workers=2", "train.epochs=1", "augment.enabled=true")
     sets = [a for s in overrides for a in ("--set", s)]

@@ -26,6 +26,7 @@ def full_run(synth_data, tmp_path_factory):
     return train_run(cfg, run_dir, device="cpu"), run_dir, cfg
 
 
+@pytest.mark.slow
 def test_run_folder_has_everything(full_run):
     res, run_dir, _ = full_run
     for name in ("config.yaml", "train.log", "audit.md", "splits.csv", "metrics.csv", "oof_predictions.csv", "results.json",
@@ -43,6 +44,7 @@ def test_run_folder_has_everything(full_run):
     assert "Age-only baseline" in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_bundle_is_accepted_by_the_core_and_predicts_like_training(full_run):
     res, run_dir, _ = full_run
     bundle = read_bundle(run_dir / "bundle")  # verifies the sha256
@@ -74,6 +76,7 @@ def test_bundle_is_accepted_by_the_core_and_predicts_like_training(full_run):
     assert res["bundle"]["max_abs_logit_diff_core_vs_training"] < 1e-4
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_result(full_run, tmp_path):
     res, _, cfg = full_run
     run_dir = tmp_path / "resumed"
@@ -108,6 +111,7 @@ def test_select_best_with_inner_validation_and_aux_head(synth_data, tmp_path):
     load_model(b)  # no auxiliary-head keys leak into the bundle
 
 
+@pytest.mark.slow
 def test_timm_architecture_end_to_end_without_cv(synth_data, tmp_path):
     """A timm architecture with the Lite0 ImageNet start, final fit only (cv.folds=0), bundle loads in the core."""
     cfg = load_config(None, tiny_overrides(synth_data[:1], "model.architecture=tf_efficientnet_lite0", "model.pretrained=lite0-package",

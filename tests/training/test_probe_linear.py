@@ -62,6 +62,7 @@ def test_fold_ensemble_is_the_mean_of_the_logits():
     assert np.allclose(ens.logits(X), np.mean([h.logits(X) for h in hs], axis=0), atol=1e-8)
 
 
+@pytest.mark.slow
 def test_outer_cv_predictions_do_not_depend_on_their_own_fold_labels():
     X, y = _data(n=90)
     groups = np.array([f"p{i // 2}" for i in range(len(y))])  # two films per patient
@@ -83,6 +84,7 @@ def test_patients_stay_in_one_fold():
         assert len(set(folds[groups == g])) == 1
 
 
+@pytest.mark.slow
 def test_learnable_signal_is_found_and_noise_is_not():
     X, y = _data(n=120, signal=1.5)
     g = np.arange(len(y)).astype(str)

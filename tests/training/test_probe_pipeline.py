@@ -66,6 +66,7 @@ def probe_run(tmp_path_factory):
     return opt, run_probe(opt)
 
 
+@pytest.mark.slow
 def test_ablation_rows_winner_and_optimism(probe_run):
     opt, res = probe_run
     ab = res["ablation"]
@@ -76,6 +77,7 @@ def test_ablation_rows_winner_and_optimism(probe_run):
     assert (opt.out_dir / "ablation.md").read_text().count("|") > 20
 
 
+@pytest.mark.slow
 def test_three_scores_for_knee_image_only_for_spine(probe_run):
     _, res = probe_run
     knee, spine = res["scores"]["knee"], res["scores"]["spine"]
@@ -88,6 +90,7 @@ def test_three_scores_for_knee_image_only_for_spine(probe_run):
     assert set(knee["image"]["age_band_auc"]) == {"<40", "40-49", "<50", ">=50"}
 
 
+@pytest.mark.slow
 def test_guard_and_ood_numbers(probe_run):
     _, res = probe_run
     g = res["guard"]
@@ -98,6 +101,7 @@ def test_guard_and_ood_numbers(probe_run):
     assert o["threshold_d2"] > 0 and 0 <= o["screenable_flagged"] <= 0.1
 
 
+@pytest.mark.slow
 def test_bundle_format_2_reads_back_and_matches(probe_run):
     opt, res = probe_run
     b = read_bundle(opt.bundle_out)
