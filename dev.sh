@@ -29,36 +29,21 @@ stamp() {  # changes whenever the dependencies or the package metadata change
 }
 
 install_system_libs() {
-  # Qt 6's xcb platform needs libxcb-cursor0 & co.; install them where we can (root + apt), else say so.
+  # Qt 6's xcb platform needs these system libraries (installer/linux/qt-libs.sh lists every one and
+  # why); install the missing ones where we can (root + apt), else say which and how.
   [ "$(uname -s)" = Linux ] || return 0
-  command -v apt-get >/dev/null 2>&1 || return 0
-  local need=()
-  for lib in libxcb-cursor.so.0 libxkbcommon-x11.so.0 libEGL.so.1 libfontconfig.so.1 libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-shape.so.0 libxcb-render-util.so.0 libxcb-image.so.0 libGL.so.1; do
-    ldconfig -p 2>/dev/null | grep -q "$lib" || need+=("$lib")
-  done
-  [ ${#need[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" = 0 ]; then
-    echo "dev.sh: installing system libraries Qt needs (${need[*]})" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 \
-      libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0 >/dev/null) \
+  # shellcheck source=installer/linux/qt-libs.sh
+  . installer/linux/qt-libs.sh
+  local need
+  need=$(qt_missing_libs | tr '\n' ' ')
+  [ -n "${need// /}" ] || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing system libraries Qt needs ($need)" >&2
+    # shellcheck disable=SC2046  # one word per package
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(qt_debian_packages $need) >/dev/null) \
       || echo "dev.sh: could not install them; the viewer may only run with QT_QPA_PLATFORM=offscreen" >&2
   else
-    echo "dev.sh: the viewer may need: sudo apt-get install libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1" >&2
-  fi
-}
-
-install_test_tools() {
-  # The PACS tests run against a real PACS, Orthanc (Debian package `orthanc`); without it they skip.
-  command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] && return 0
-  [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null 2>&1 || {
-    echo "dev.sh: Orthanc not found; the PACS tests will be skipped (install Orthanc: https://www.orthanc-server.com)" >&2; return 0; }
-  # as root in a container (no systemd: installing does not start a system-wide Orthanc service)
-  if [ "$(id -u)" = 0 ] && [ ! -d /run/systemd/system ]; then
-    echo "dev.sh: installing Orthanc (Debian package orthanc) for the PACS tests" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends orthanc >/dev/null) \
-      || echo "dev.sh: could not install the package orthanc; the PACS tests will be skipped" >&2
-  else
-    echo "dev.sh: the PACS tests need Orthanc: sudo apt-get install orthanc (they are skipped without it)" >&2
+    qt_check_libs "dev.sh: " || echo "dev.sh: (until then the viewer runs only with QT_QPA_PLATFORM=offscreen)" >&2
   fi
 }
 

@@ -116,7 +116,7 @@ if [ "$PLAT" = linux ]; then
   STAGE=$BUILD/stage/$NAME
   rm -rf "$BUILD/stage"; mkdir -p "$STAGE"
   mv "$BUILD/app/osteo-desktop" "$STAGE/osteo-desktop"
-  cp installer/linux/install.sh installer/linux/uninstall.sh installer/linux/osteo-desktop.desktop "$STAGE/"
+  cp installer/linux/install.sh installer/linux/uninstall.sh installer/linux/qt-libs.sh installer/linux/osteo-desktop.desktop "$STAGE/"
   cp resources/icons/osteo-desktop.png resources/icons/osteo-desktop.svg "$STAGE/"
   cp installer/linux/INSTALL.txt "$STAGE/INSTALL.txt"
   chmod +x "$STAGE/install.sh" "$STAGE/uninstall.sh"

@@ -70,7 +70,7 @@ def reference_outputs(X: np.ndarray, common: Standardiser, heads: dict[str, Line
 
 def write(out_dir: Path, net: PooledLinearNet, config: dict[str, Any], card: str) -> Any:
     cfg = BundleConfig.from_dict(config, source="bundle config")
-    cfg = replace(cfg, extra={**cfg.extra, "format_version": FORMAT_VERSION})
+    cfg = replace(cfg, format_version=FORMAT_VERSION)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     return write_bundle(out_dir, state, cfg, card)
 

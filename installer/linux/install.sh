@@ -21,6 +21,9 @@ done
 APPDIR="$PREFIX/share/osteo-desktop"
 BINDIR="$PREFIX/bin"
 [ -x "$HERE/osteo-desktop/osteo-desktop" ] || { echo "install.sh: run me from the unpacked archive (osteo-desktop/ not found beside me)" >&2; exit 1; }
+[ -f "$HERE/qt-libs.sh" ] || { echo "install.sh: qt-libs.sh is missing beside me: unpack the whole archive again" >&2; exit 1; }
+# shellcheck source=qt-libs.sh
+. "$HERE/qt-libs.sh"
 [ "$(uname -m)" = x86_64 ] || echo "install.sh: WARNING: this build is for x86_64, this machine is $(uname -m)" >&2
 
 echo "Installing Osteo Desktop into $APPDIR"
@@ -31,22 +34,16 @@ rm -rf "$APPDIR/app"
 mv "$APPDIR/app.new" "$APPDIR/app"
 cp "$HERE/uninstall.sh" "$APPDIR/uninstall.sh"; chmod +x "$APPDIR/uninstall.sh"
 cp "$HERE/INSTALL.txt" "$APPDIR/INSTALL.txt" 2>/dev/null || true
+cp "$HERE/qt-libs.sh" "$APPDIR/qt-libs.sh"  # the launcher's check of Qt's system libraries
 
 # The launcher: warns about missing Qt libraries (the window would not open) before starting the app.
 cat > "$BINDIR/osteo-desktop" <<LAUNCHER
 #!/usr/bin/env bash
 # Osteo Desktop launcher (written by install.sh)
 APP="$APPDIR/app/osteo-desktop"
-if [ "\${QT_QPA_PLATFORM:-}" != offscreen ] && [[ " \$* " != *" --self-test "* ]] && command -v ldconfig >/dev/null 2>&1; then
-  missing=""
-  for lib in libxcb-cursor.so.0 libxkbcommon-x11.so.0 libEGL.so.1 libGL.so.1 libfontconfig.so.1; do
-    ldconfig -p 2>/dev/null | grep -q "\$lib" || missing="\$missing \$lib"
-  done
-  if [ -n "\$missing" ]; then
-    echo "osteo-desktop: system libraries Qt 6 needs are missing:\$missing" >&2
-    echo "osteo-desktop: Debian/Ubuntu: sudo apt-get install libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1" >&2
-    echo "osteo-desktop: Fedora: sudo dnf install xcb-util-cursor libxkbcommon-x11 mesa-libEGL mesa-libGL fontconfig" >&2
-  fi
+if [ "\${QT_QPA_PLATFORM:-}" != offscreen ] && [[ " \$* " != *" --self-test "* ]] && [ -f "$APPDIR/qt-libs.sh" ]; then
+  . "$APPDIR/qt-libs.sh"
+  qt_check_libs "osteo-desktop: " || true
 fi
 exec "\$APP" "\$@"
 LAUNCHER
@@ -81,19 +78,9 @@ XML
   echo "Added 'Osteo Desktop' to the applications menu"
 fi
 
-# Qt 6 (xcb) needs these; say so now rather than when the window fails to open.
-if command -v ldconfig >/dev/null 2>&1; then
-  missing=""
-  for lib in libxcb-cursor.so.0 libxkbcommon-x11.so.0 libEGL.so.1 libGL.so.1 libfontconfig.so.1; do
-    ldconfig -p 2>/dev/null | grep -q "$lib" || missing="$missing $lib"
-  done
-  if [ -n "$missing" ]; then
-    echo
-    echo "NOTE: the window needs system libraries that are missing here:$missing"
-    echo "  Debian/Ubuntu: sudo apt-get install libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1"
-    echo "  Fedora:        sudo dnf install xcb-util-cursor libxkbcommon-x11 mesa-libEGL mesa-libGL fontconfig"
-    echo "  (the self-test below runs without them)"
-  fi
+# Qt 6 (xcb) needs these (qt-libs.sh lists every one); say so now rather than when the window fails to open.
+if ! qt_check_libs "NOTE: "; then
+  echo "NOTE: the self-test below runs without them" >&2
 fi
 case ":$PATH:" in *":$BINDIR:"*) ;; *) echo "NOTE: $BINDIR is not on your PATH; start the app from the menu or as $BINDIR/osteo-desktop" ;; esac
 

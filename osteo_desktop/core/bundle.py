@@ -4,6 +4,11 @@
 class names) plus what a screening tool needs beside the weights (operating threshold and the goal
 it was tuned for, temperature, version, sha256 of the weights, training data summary, validation
 metrics). The loader verifies the sha256 before it reads a single weight and never unpickles.
+
+`format_version` says how to read the rest: 1 (a timm classifier: logits of the classes) and 2
+(the frozen-feature model, `core.probe`) are read; any other is refused with a message that says to
+update osteo-desktop. Bundles written from now on record the torch and timm versions they were
+trained with (`trained_with`); older ones simply do not have it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "MODEL_CARD.md"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what write_bundle records unless the config says otherwise
+SUPPORTED_FORMATS = (1, 2)
 DEFAULT_CLASSES = ("normal", "osteopenia", "osteoporosis")
 DEFAULT_LOW_BMD = ("osteopenia", "osteoporosis")
 
@@ -54,6 +60,8 @@ class BundleConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     training_data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    trained_with: dict[str, str] = field(default_factory=dict)  # {"torch": "2.x", "timm": "1.x"}; {} = not recorded
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -65,8 +73,9 @@ class BundleConfig:
             known = {
                 "format_version", "name", "version", "architecture", "class_names", "low_bmd_classes",
                 "preprocessing", "threshold", "temperature", "sha256", "anatomies", "gradcam_layer",
-                "model_kwargs", "training_data", "metrics", "weights_file",
+                "model_kwargs", "training_data", "metrics", "weights_file", "trained_with",
             }
+            version = d.get("format_version", 1)  # bundles from before the key existed are format 1
             cfg = cls(
                 name=str(d["name"]),
                 version=str(d["version"]),
@@ -83,10 +92,20 @@ class BundleConfig:
                 model_kwargs=dict(d.get("model_kwargs", {})),
                 training_data=dict(d.get("training_data", {})),
                 metrics=dict(d.get("metrics", {})),
+                format_version=version,
+                trained_with={str(k): str(v) for k, v in dict(d.get("trained_with", {})).items()},
                 extra={k: v for k, v in d.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"{source}: malformed bundle config ({e!r}). Re-export the bundle with osteo-train.") from e
+        if isinstance(cfg.format_version, bool) or cfg.format_version not in SUPPORTED_FORMATS:
+            from .. import __version__
+
+            raise BundleError(
+                f"{source}: bundle format_version {cfg.format_version!r} is not one this osteo-desktop {__version__} "
+                f"reads ({', '.join(map(str, SUPPORTED_FORMATS))}). Update osteo-desktop, or use a bundle exported "
+                "for this version."
+            )
         missing = set(cfg.low_bmd_classes) - set(cfg.class_names)
         if missing:
             raise BundleError(f"{source}: low_bmd_classes {sorted(missing)} are not among class_names {list(cfg.class_names)}.")
@@ -98,7 +117,7 @@ class BundleConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "name": self.name,
             "version": self.version,
             "architecture": self.architecture,
@@ -115,6 +134,8 @@ class BundleConfig:
             "training_data": self.training_data,
             "metrics": self.metrics,
         }
+        if self.trained_with:
+            d["trained_with"] = dict(self.trained_with)
         d.update(self.extra)
         return d
 
@@ -184,8 +205,17 @@ def read_bundle(path: str | os.PathLike[str] | None = None, verify: bool = True)
     return Bundle(folder, cfg)
 
 
+def runtime_versions() -> dict[str, str]:
+    """The torch and timm versions of this process (a bundle written here was trained with them)."""
+    import timm
+    import torch
+
+    return {"torch": str(torch.__version__), "timm": str(timm.__version__)}
+
+
 def write_bundle(folder: str | os.PathLike[str], state_dict: dict, config: BundleConfig, model_card: str) -> Bundle:
-    """Write weights (safetensors), config.json with their sha256, and MODEL_CARD.md."""
+    """Write weights (safetensors), config.json with their sha256 and the torch/timm versions of this
+    process (`trained_with`, unless the config already names them), and MODEL_CARD.md."""
     from dataclasses import replace
 
     from safetensors.torch import save
@@ -196,7 +226,7 @@ def write_bundle(folder: str | os.PathLike[str], state_dict: dict, config: Bundl
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     # one metadata key only: the file (and so its sha256) depends on the weights alone
     atomic_write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
-    cfg = replace(config, sha256=sha256_file(out / WEIGHTS_FILE))
+    cfg = replace(config, sha256=sha256_file(out / WEIGHTS_FILE), trained_with=config.trained_with or runtime_versions())
     atomic_write_text(out / CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2) + "\n")
     atomic_write_bytes(out / CARD_FILE, model_card.encode("utf-8"))
     return Bundle(out, cfg)

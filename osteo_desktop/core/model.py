@@ -51,5 +51,25 @@ def load_model(bundle: Bundle) -> torch.nn.Module:
             f"({len(missing)} missing, {len(unexpected)} unexpected keys, e.g. {(list(missing) + list(unexpected))[:3]}). "
             "The config.json and the weights come from different models."
         )
+    _warn_on_other_versions(bundle)
     model.eval()
     return model
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split("+")[0].split(".")[:2])
+
+
+def _warn_on_other_versions(bundle: Bundle) -> None:
+    """A bundle trained with another torch/timm minor version still loads (safetensors, same layers),
+    but its outputs may differ in the last digits: say so once, in the log."""
+    if not bundle.config.trained_with:
+        return
+    from .bundle import runtime_versions
+
+    here = runtime_versions()
+    for lib, trained in sorted(bundle.config.trained_with.items()):
+        now = here.get(lib)
+        if now is not None and _major_minor(trained) != _major_minor(now):
+            log.warning("model %s was trained with %s %s; this is %s %s (results may differ slightly)",
+                        bundle.config.name, lib, trained, lib, now)

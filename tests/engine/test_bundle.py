@@ -92,3 +92,56 @@ def test_identical_weights_give_identical_checksums(tmp_path):
     a = make_bundle(tmp_path / "a", seed=5)
     b = make_bundle(tmp_path / "b", seed=5)
     assert a.config.sha256 == b.config.sha256
+
+
+def _with(b, **changes):
+    cfg = json.loads((b.path / "config.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = v
+    (b.path / "config.json").write_text(json.dumps(cfg))
+    return b.path
+
+
+def test_format_versions_1_and_2_are_read_others_refused(tmp_path):
+    b = make_bundle(tmp_path / "b")
+    assert json.loads((b.path / "config.json").read_text())["format_version"] == 1
+    assert read_bundle(b.path).config.format_version == 1
+    assert read_bundle(_with(b, format_version=2)).config.format_version == 2
+    assert read_bundle(_with(b, format_version=None)).config.format_version == 1  # from before the key
+    for bad in (3, 0, "2", True, 1.5):
+        with pytest.raises(BundleError, match=r"format_version .* is not one this osteo-desktop .* reads \(1, 2\)\. Update"):
+            read_bundle(_with(b, format_version=bad))
+
+
+def test_new_bundles_record_the_torch_and_timm_they_were_trained_with(tmp_path):
+    import timm
+    import torch
+
+    b = make_bundle(tmp_path / "b")
+    cfg = json.loads((b.path / "config.json").read_text())
+    assert cfg["trained_with"] == {"torch": torch.__version__, "timm": timm.__version__}
+    assert read_bundle(b.path).config.trained_with == cfg["trained_with"]
+    assert "trained_with" not in read_bundle(b.path).config.extra
+
+
+def test_the_shipped_bundle_is_unchanged_and_still_reads():
+    """The refactors must not touch the shipped weights (format 1, no trained_with recorded then)."""
+    from osteo_desktop.core.bundle import default_bundle_dir
+
+    folder = default_bundle_dir()
+    if folder is None:
+        pytest.skip("no bundle shipped in this checkout")
+    b = read_bundle(folder)  # verifies the sha256 recorded in config.json
+    assert b.config.format_version == 1 and b.config.sha256 == sha256_file(b.weights_path)
+
+
+def test_loading_a_bundle_from_other_versions_says_so(tmp_path, caplog):
+    b = make_bundle(tmp_path / "b")
+    load_model(read_bundle(b.path))
+    assert "was trained with" not in caplog.text
+    _with(b, trained_with={"torch": "1.13.1", "timm": "0.9.2"})
+    load_model(read_bundle(b.path))
+    assert "was trained with timm 0.9.2" in caplog.text and "was trained with torch 1.13.1" in caplog.text

@@ -97,7 +97,7 @@ def _fake_artifact(tmp_path: Path) -> Path:
     app = stage / "osteo-desktop" / "osteo-desktop"
     app.write_text("#!/bin/sh\necho \"fake app $*\"\n")
     app.chmod(0o755)
-    for f in ("install.sh", "uninstall.sh", "osteo-desktop.desktop", "INSTALL.txt"):
+    for f in ("install.sh", "uninstall.sh", "qt-libs.sh", "osteo-desktop.desktop", "INSTALL.txt"):
         shutil.copy(INSTALLER / "linux" / f, stage / f)
     for f in ("osteo-desktop.png", "osteo-desktop.svg"):
         shutil.copy(REPO / "resources" / "icons" / f, stage / f)
@@ -126,6 +126,6 @@ def test_install_and_uninstall_into_a_prefix(tmp_path):
 
 
 def test_shell_scripts_parse():
-    for script in ("build.sh", "smoke_test.sh", "linux/install.sh", "linux/uninstall.sh"):
+    for script in ("build.sh", "smoke_test.sh", "linux/install.sh", "linux/uninstall.sh", "linux/qt-libs.sh"):
         r = subprocess.run(["bash", "-n", str(INSTALLER / script)], capture_output=True, text=True)
         assert r.returncode == 0, f"{script}: {r.stderr}"
