@@ -150,6 +150,11 @@ class Eligibility:
         return d
 
 
+def sure(p: float) -> str:
+    """A probability in words that never claims certainty: '97%', 'over 99%'."""
+    return "over 99%" if p >= 0.995 else f"{p:.0%}"
+
+
 def _words(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip())
 
@@ -211,7 +216,7 @@ def decide(tags: TagVerdict, guard_out: GuardOutput | None, spec: GuardSpec | No
         look, p = guard_out.top
         by = BY_BOTH if tags.anatomy else BY_IMAGE
         if look not in spec.screenable:
-            reason = f"The picture looks like {spec.describe(look)} (the picture check is {p:.0%} sure), not a " \
+            reason = f"The picture looks like {spec.describe(look)} (the picture check is {sure(p)} sure), not a " \
                      "knee or spine film like those the model was validated on."
             if look in _GUARD_EXPLANATIONS:
                 reason += " " + _GUARD_EXPLANATIONS[look]
@@ -228,7 +233,7 @@ def decide(tags: TagVerdict, guard_out: GuardOutput | None, spec: GuardSpec | No
         if tags.anatomy and tags.anatomy != look:
             return Eligibility(
                 False, look, BY_BOTH, p,
-                f"The DICOM tags say {tags.anatomy}, but the picture looks like {spec.describe(look)} ({p:.0%}). "
+                f"The DICOM tags say {tags.anatomy}, but the picture looks like {spec.describe(look)} ({sure(p)} sure). "
                 "One of them is wrong; check the film and its tags.",
                 guard=guard_out,
             )

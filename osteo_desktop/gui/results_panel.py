@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.eligibility import sure
 from ..core.scoring import SCORE_EXPLANATION, decision_colour, relation_text, score_bar_colour
 from .clinical_form import ClinicalForm
 from .theme import ACCENT, ERROR, MUTED, WARN
@@ -377,8 +378,8 @@ def eligibility_text(pred: Any) -> str:
     what = (e.anatomy or "unknown anatomy").replace("_", " ")
     how = {"tags": "from the DICOM tags", "image": "from the picture",
            "both": "the picture and the DICOM tags"}.get(e.by, e.by)
-    sure = f" ({e.confidence:.0%} sure)" if e.confidence is not None else ""
-    return f"{'Screened as' if pred.screened else 'Appears to be'}: {what}{sure}, {how}."
+    certainty = f" ({sure(e.confidence)} sure)" if e.confidence is not None else ""
+    return f"{'Screened as' if pred.screened else 'Appears to be'}: {what}{certainty}, {how}."
 
 
 def inputs_text(pred: Any) -> str:
