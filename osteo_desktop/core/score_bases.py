@@ -27,6 +27,11 @@ from typing import Any
 from .scoring import is_low_bmd
 
 IMAGE, CLINICAL, COMBINED = "image", "clinical", "combined"
+#: What each score is, in one line (the panel and the PDF show it beside the score).
+EXPLANATIONS = {
+    "image": "low-BMD score = P(osteopenia) + P(osteoporosis), from the image",
+    "combined": "combined score = P(low bone density) from the image score, age and sex (logistic late fusion)",
+}
 OVERALL = "overall"  # films of unknown anatomy (format-1 bundles without a picture check)
 BASIS_WORDS = {
     IMAGE: "the image alone",
@@ -215,7 +220,19 @@ def reliability_text(scores: FilmScores, book: ScoreBook) -> str:
     where = f"{spec.anatomy} films" if spec.anatomy != OVERALL else "films of unknown anatomy"
     how = BASIS_WORDS[spec.basis]
     if spec.validated:
-        return f"Validated on {where} using {how}: {spec.describe_validation()} in patient-level cross-validation."
+        text = f"Validated on {where} using {how}: {spec.describe_validation()} in patient-level cross-validation."
+        clin = book.get(spec.anatomy, CLINICAL)
+        if spec.basis == COMBINED and clin is not None and clin.auc is not None:
+            text += f" Age and sex alone reach {clin.auc:.2f}"
+            gain = spec.metrics.get("minus_clinical_auc")
+            value = gain.get("value") if isinstance(gain, Mapping) else gain
+            gci = _ci(gain, "ci95") if isinstance(gain, Mapping) else None
+            if isinstance(value, (int, float)) and gci is not None:
+                text += f"; the image adds {value:+.3f} (95% CI {gci[0]:+.3f} to {gci[1]:+.3f})"
+                if gci[0] <= 0.0:
+                    text += ", no more than chance would"
+            text += "."
+        return text
     if spec.auc_ci95 is None:
         text = f"This model carries no validation for {where} using {how}: the score is for information only."
     else:

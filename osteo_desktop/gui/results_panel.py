@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.eligibility import sure
+from ..core.score_bases import EXPLANATIONS
 from ..core.scoring import SCORE_EXPLANATION, decision_colour, relation_text, score_bar_colour
 from .clinical_form import ClinicalForm
 from .theme import ACCENT, ERROR, MUTED, WARN
@@ -352,9 +353,9 @@ class ResultsPanel(QWidget):
         self.reason.setVisible(bool(self.reason.text()))
         bar = QColor(score_bar_colour(pred.low_bmd_score, pred.threshold, surface="screen", validated=validated))
         self.score_bar.set(pred.low_bmd_score, pred.threshold, bar)
-        basis = "image + age/sex" if getattr(pred, "score_basis", "image") == "combined" else "image alone"
+        explanation = EXPLANATIONS.get(getattr(pred, "score_basis", None) or "image", SCORE_EXPLANATION)
         self.score_text.setText(
-            f"{SCORE_EXPLANATION} ({basis}): {pred.low_bmd_score:.2f} vs threshold {pred.threshold:.2f} — "
+            f"{explanation}: {pred.low_bmd_score:.2f} vs threshold {pred.threshold:.2f} — "
             f"{relation_text(pred.low_bmd_score, pred.threshold)} the operating point ({pred.threshold_goal})"
         )
         self.inputs.setText(inputs_text(pred))

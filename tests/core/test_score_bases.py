@@ -67,3 +67,19 @@ def test_image_logit_is_finite_at_the_edges():
 def test_malformed_screening_sections_are_refused(bad):
     with pytest.raises((ValueError, KeyError)):
         ScoreBook.from_config(threshold=0.5, threshold_goal="g", temperature=1.0, metrics={}, screening=bad)
+
+
+def test_a_validated_combined_score_says_what_the_image_adds_over_age():
+    screening = {"knee": {
+        "image": {"threshold": 0.5, "metrics": {"auc": 0.62, "auc_ci95": [0.49, 0.75]}},
+        "clinical": {"model": {"features": ["age", "sex_female"], "coef": [0.1, 0.2], "intercept": -5.0}, "threshold": 0.7,
+                     "metrics": {"auc": 0.93, "auc_ci95": [0.87, 0.97]}},
+        "combined": {"model": {"features": ["image_logit", "age", "sex_female"], "coef": [0.2, 0.1, 0.2], "intercept": -5.0},
+                     "threshold": 0.79, "metrics": {"auc": 0.93, "auc_ci95": [0.87, 0.98],
+                                                    "minus_clinical_auc": {"value": -0.002, "ci95": [-0.015, 0.008]}}},
+    }}
+    book = ScoreBook.from_config(threshold=0.5, threshold_goal="g", temperature=1.0, metrics={}, screening=screening)
+    s = choose_basis(book, "knee", 0.8, {"age": 70.0, "sex_female": 1.0})
+    text = reliability_text(s, book)
+    assert text.startswith("Validated on knee films using the image combined with age and sex")
+    assert "Age and sex alone reach 0.93; the image adds -0.002 (95% CI -0.015 to +0.008), no more than chance would." in text

@@ -45,7 +45,7 @@ def test_only_validated_anatomies_decide_and_films_not_screened_are_listed(mixed
     assert knee.result.reliability.startswith("Not validated")
     assert chest.result is None and "another body part" in chest.not_screened and chest.pictures.overlay is None
     assert c.summary[2].decision is Decision.NOT_SCREENED and c.summary[2].result.startswith("Not screened: The picture")
-    assert knee.result.explanation == "low-BMD score = P(osteopenia) + P(osteoporosis)"
+    assert knee.result.explanation == "low-BMD score = P(osteopenia) + P(osteoporosis), from the image"
 
 
 def test_no_referral_words_for_films_that_may_not_decide(tmp_path, config):

@@ -170,7 +170,7 @@ class _Layout:
         out.append(Paragraph("Validation metrics (from the model bundle)", st["subhead"]))
         if m.score_table is not None:
             cells = [[Paragraph(escaped(c), st["label"] if i == 0 else st["small"]) for c in r] for i, r in enumerate(m.score_table)]
-            widths = [0.09, 0.16, 0.22, 0.12, 0.12, 0.10, 0.19]
+            widths = [0.11, 0.17, 0.22, 0.12, 0.12, 0.11, 0.15]
             t = Table(cells, colWidths=[w * self.width for w in widths], hAlign="LEFT", repeatRows=1)
             t.setStyle(TableStyle([
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),

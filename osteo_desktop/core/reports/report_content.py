@@ -21,7 +21,7 @@ from ..errors import ReportError
 from ..film import Film
 from ..inference import ModelInfo
 from ..overlay import ATTENTION_LABEL
-from ..score_bases import BASIS_WORDS, COMBINED, IMAGE
+from ..score_bases import BASIS_WORDS, COMBINED, EXPLANATIONS, IMAGE
 from ..scoring import SCORE_EXPLANATION, Decision, relation_text
 from .anonymise import Scrubber, header_label, patient_label
 from .common import ScreenedFilm, film_anatomy, format_age, format_date, format_person_name, format_sex
@@ -390,8 +390,9 @@ class _Content:
                       f"{_clinical_text(c.age, 'age')} and {_clinical_text(c.sex, 'sex')}.")
             if scores.clinical is not None:
                 inputs += f" Age and sex alone would give {score_text(scores.clinical)}."
+        explanation = EXPLANATIONS.get(pred.score_basis or IMAGE, SCORE_EXPLANATION)
         return FilmResult(classes, pred.low_bmd_score, pred.threshold, comparison, pred.decision, pred.decision_text,
-                          pred.validated, self.scrub(pred.reliability), basis, SCORE_EXPLANATION, inputs)
+                          pred.validated, self.scrub(pred.reliability), basis, explanation, inputs)
 
 
 def _clinical_text(value: Any, what: str) -> str:
