@@ -1,4 +1,4 @@
-"""Report exports from the viewer, orchestrated: File > Export PDF report / DICOM SR / SC.
+"""Exports from the viewer, orchestrated: File > Export PNG snapshot / PDF report / DICOM SR / SC.
 
 The controller asks (the dialogs of `report_export`), gathers what the session already holds (the
 patient's films open in the study browser, films still in memory, cached results), hands the job to
@@ -14,15 +14,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QSettings, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QWidget
+import numpy as np
+from PySide6.QtCore import QByteArray, QObject, QSettings, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImageWriter
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from ..core.inference import Prediction
+from ..core.overlay import stamp
 from ..core.session import Session
 from . import report_export as rx
 from . import screening as scr
-from .imaging import LoadedFilm
+from .imaging import LoadedFilm, rgb_qimage
 from .messages import ERROR, INFO, WARNING
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 PDF_TIP = "Write the screening report of this film's patient (every film of the patient open here) as a PDF"
 DICOM_TIP = "Write this film's result as a DICOM structured report and/or a secondary capture with the attention map"
+
+EXPORT_STAMP = "NOT FOR DIAGNOSTIC USE"
 
 PostFn = Callable[[str, str, Iterable[tuple[str, Callable[[], object]]]], None]
 StatusFn = Callable[[str, int], None]
@@ -81,7 +85,7 @@ class ExportController(QObject):
 
     def __init__(self, parent: QWidget, *, session: Session[LoadedFilm, Prediction], browser: StudyBrowser,
                  screening: scr.ScreeningController, settings: QSettings, post: PostFn, status: StatusFn,
-                 enter: PhaseFn, leave: PhaseFn):
+                 enter: PhaseFn, leave: PhaseFn, snapshot: Callable[[], np.ndarray], last_dir: Callable[[], str]):
         super().__init__(parent)
         self._parent = parent
         self.session = session
@@ -89,6 +93,7 @@ class ExportController(QObject):
         self.screening = screening
         self.settings = settings
         self._post, self._status, self._enter, self._leave = post, status, enter, leave
+        self._snapshot, self._last_dir = snapshot, last_dir
         self._kind: dict[int, str] = {}  # running export jobs -> "PDF report" / "DICOM"
         self._printing: dict[int, Path] = {}  # print jobs -> their temporary folder
         self.print_hook: Callable[[Path], object] | None = None  # tests: receives the PDF instead of a printer
@@ -144,6 +149,31 @@ class ExportController(QObject):
         if self.screening.model_available:
             return head + f": {have} screened; {todo} will be screened first, in the background."
         return head + f": {have} screened; {todo} cannot be screened ({self.no_model_short()}) and will be listed as not screened."
+
+    # -- PNG snapshot --------------------------------------------------------------------------
+    def png_dialog(self) -> None:
+        """File > Export PNG snapshot…: ask where, then export_png()."""
+        if self.session.current is None:
+            self._status("Nothing to export: open a film first.", 5000)
+            return
+        name = f"{Path(self.session.current_key or 'film').stem}_view.png"
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Export PNG snapshot", str(Path(self._last_dir()) / name),
+                                              "PNG (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str | Path) -> bool:
+        """Save the view as shown (overlays, attention map, measurements), stamped NOT FOR DIAGNOSTIC USE."""
+        if self.session.current is None:
+            return False
+        rgb = stamp(self._snapshot(), EXPORT_STAMP)
+        ok = QImageWriter(str(path), QByteArray(b"PNG")).write(rgb_qimage(rgb))
+        if ok:
+            self._status(f"Saved {path}", 6000)
+            log.info("exported a PNG snapshot")
+        else:
+            self._post(ERROR, f"{path}: the snapshot could not be written (check the folder and free space).", ())
+        return ok
 
     # -- PDF -----------------------------------------------------------------------------------
     def pdf_dialog(self) -> None:

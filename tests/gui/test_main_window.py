@@ -10,8 +10,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from osteo_desktop.gui import screening as scr
+from osteo_desktop.gui.export_controller import EXPORT_STAMP
 from osteo_desktop.gui.imaging import qimage_to_rgb
-from osteo_desktop.gui.main_window import EXPORT_STAMP
 
 from .conftest import FakeScreener, drag, make_film, write_dicom, write_png
 
