@@ -79,8 +79,8 @@ def reader_main(conn: Any, settings: ReaderSettings) -> None:
         lower_priority()
     handle = _handler(settings.handler)
     try:  # import the decoders now, while nobody waits for a film
-        from . import film_render, loading  # noqa: F401
-        from .loading import dicom, raster, thumbnail  # noqa: F401
+        for name in ("film_render", "loading", "loading.dicom", "loading.raster", "loading.thumbnail"):
+            importlib.import_module(f"{__package__}.{name}")
     except Exception as e:  # a missing decoder is said film by film
         log.debug("could not preload the decoders: %s", e)
     while True:

@@ -95,7 +95,7 @@ def lower_priority(increment: int = NICE_INCREMENT) -> bool:
             import ctypes
 
             below_normal = 0x00004000  # BELOW_NORMAL_PRIORITY_CLASS
-            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]  # ctypes.windll exists on Windows only
             return bool(kernel32.SetPriorityClass(kernel32.GetCurrentProcess(), below_normal))
         os.nice(increment)
         return True

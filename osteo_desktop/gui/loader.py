@@ -132,7 +132,9 @@ class FilmLoader(QObject):
         if load is None and not in_process:
             self.reader = ReaderProcess("osteo-film-reader")
             reader = self.reader
-            load = lambda path: reader.call(FILM, path)  # noqa: E731
+
+            def load(path: Path) -> Film | PreparedFilm:
+                return reader.call(FILM, path)
         self._load: Callable[[Path], Film | PreparedFilm] = load or _load_film
         self._find = find or _find_films
 

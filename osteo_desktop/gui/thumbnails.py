@@ -80,7 +80,9 @@ class ThumbnailLoader(QObject):
             self.reader = ReaderProcess("osteo-thumbnails", ReaderSettings(
                 lower_priority=True, log_level=logging.getLogger().getEffectiveLevel()))
             reader = self.reader
-            make = lambda path: reader.call(THUMBNAIL, path, size)  # noqa: E731
+
+            def make(path: str) -> np.ndarray:
+                return reader.call(THUMBNAIL, path, size)
         self._make: Callable[[str], np.ndarray] = make or (lambda path: make_thumbnail(path, size))
         self._cache: OrderedDict[str, tuple[Stamp | None, QImage]] = OrderedDict()
         self._pending: set[str] = set()

@@ -147,7 +147,7 @@ def _j2k_reduced(codestream: bytes, reduce: int) -> np.ndarray:
         try:
             with Image.open(io.BytesIO(codestream)) as im:
                 # Jpeg2KImageFile's `reduce` (typed as Image.reduce): openjpeg decodes only the levels needed
-                setattr(im, "reduce", r)  # noqa: B010
+                setattr(im, "reduce", r)  # noqa: B010  (mypy: Image.reduce is a method; here it is the level)
                 im.load()
                 arr = np.asarray(im)
         except (OSError, ValueError, SyntaxError) as e:  # e.g. fewer resolution levels than asked
