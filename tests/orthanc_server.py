@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +25,18 @@ ORTHANC_AET = "ORTHANC"
 SCU_AET = "OSTEOTEST"  # our client's AE title (known to Orthanc)
 NODE_AET = "OSTEONODE"  # our osteo-node's AE title (known to Orthanc, C-MOVE destination)
 STRANGER_AET = "STRANGER"  # known to nobody
+
+
+def die_with_parent() -> None:
+    """preexec_fn for test servers: on Linux the child gets SIGTERM when the test process dies, even by
+    SIGTERM/SIGKILL (a `timeout` around pytest), so no Orthanc or osteo-node outlives its test run."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def free_port() -> int:
@@ -115,7 +128,7 @@ class Orthanc:
         cfg.write_text(json.dumps(self.config(), indent=2))
         log = self.workdir / "orthanc.log"
         self.proc = subprocess.Popen([self.exe, str(cfg)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
+                                     cwd=self.workdir, preexec_fn=die_with_parent)
         end = time.monotonic() + 30
         while time.monotonic() < end:
             if self.proc.poll() is not None:

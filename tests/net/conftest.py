@@ -23,6 +23,7 @@ from tests.orthanc_server import (  # noqa: F401 - re-exported for the test modu
     SCU_AET,
     STRANGER_AET,
     Orthanc,
+    die_with_parent,
     free_port,
     start_orthanc,
     wait_for_port,
@@ -76,7 +77,8 @@ class NodeProcess:
 
     def start(self, timeout: float = 300.0) -> NodeProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "osteo_desktop.cli.node", *self.args],
-                                     stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), env=self.env, cwd=REPO)
+                                     stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), env=self.env, cwd=REPO,
+                                     preexec_fn=die_with_parent)
         wait_for_port(self.port, self.proc, timeout, self.log)
         return self
 
