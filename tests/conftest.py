@@ -79,6 +79,27 @@ def _no_user_store_or_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("OSTEO_CONFIG_DIR", str(base / "config"))
 
 
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """The commands' main() configure the root logger for their process (a handler on the stderr of
+    the moment, which a test captures and then closes): put the test process's logging back afterwards,
+    so that later log records never go to a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    net_level = logging.getLogger("pynetdicom").level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+    logging.getLogger("pynetdicom").setLevel(net_level)
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     return make_bundle(tmp_path_factory.mktemp("bundle"))

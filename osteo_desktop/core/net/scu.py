@@ -353,9 +353,11 @@ class PacsClient:
         if problem is not None:
             return PacsUnreachableError(f"cannot reach {r}: {problem}. Check the host, the port and that the PACS is "
                                         "running.")
-        if assoc.is_aborted and elapsed < 0.9 * self.timeout:
-            return AssociationRefusedError(f"{r} aborted the association request from {self.our_aet} (wrong AE title, "
-                                           "or it limits connections). Check the PACS's log.")
+        if assoc.is_aborted and elapsed < 0.9 * self.timeout:  # closed without a (readable) reason
+            return AssociationRefusedError(
+                f"{r} refused the association from {self.our_aet} (it closed the connection without a reason). Most "
+                f"often it does not know our AE title: add {self.our_aet} (with this computer's address) to the known "
+                f"modalities of {r.aet}; or check its own AE title ({r.aet}?) and whether it limits connections.")
         return PacsTimeoutError(f"{r} did not answer the association request within {self.timeout:.0f} s.")
 
     def _lost(self, what: str) -> PacsTimeoutError:
