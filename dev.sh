@@ -47,6 +47,21 @@ install_system_libs() {
   fi
 }
 
+install_test_tools() {
+  # The PACS tests run against a real PACS, Orthanc (Debian package `orthanc`); without it they skip.
+  command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] && return 0
+  [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null 2>&1 || {
+    echo "dev.sh: Orthanc not found; the PACS tests will be skipped (install Orthanc: https://www.orthanc-server.com)" >&2; return 0; }
+  # as root in a container (no systemd: installing does not start a system-wide Orthanc service)
+  if [ "$(id -u)" = 0 ] && [ ! -d /run/systemd/system ]; then
+    echo "dev.sh: installing Orthanc (Debian package orthanc) for the PACS tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends orthanc >/dev/null) \
+      || echo "dev.sh: could not install the package orthanc; the PACS tests will be skipped" >&2
+  else
+    echo "dev.sh: the PACS tests need Orthanc: sudo apt-get install orthanc (they are skipped without it)" >&2
+  fi
+}
+
 setup() {
   local want; want=$(stamp)
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.osteo-stamp" 2>/dev/null)" = "$want" ]; then
