@@ -66,6 +66,10 @@ class BundleConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config.json") -> BundleConfig:
+        """Read a config; anything that could give wrong results is refused (`bundle_validation`)."""
+        from .bundle_validation import check_raw, validate_config
+
+        check_raw(d, source)
         try:
             thr = d.get("threshold", {})
             if not isinstance(thr, dict):
@@ -96,8 +100,10 @@ class BundleConfig:
                 trained_with={str(k): str(v) for k, v in dict(d.get("trained_with", {})).items()},
                 extra={k: v for k, v in d.items() if k not in known},
             )
-        except (KeyError, TypeError, ValueError) as e:
-            raise BundleError(f"{source}: malformed bundle config ({e!r}). Re-export the bundle with osteo-train.") from e
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            raise BundleError(
+                f"{source}: bundle invalid: malformed config ({e!r}). Re-export the bundle with osteo-train."
+            ) from e
         if isinstance(cfg.format_version, bool) or cfg.format_version not in SUPPORTED_FORMATS:
             from .. import __version__
 
@@ -106,13 +112,7 @@ class BundleConfig:
                 f"reads ({', '.join(map(str, SUPPORTED_FORMATS))}). Update osteo-desktop, or use a bundle exported "
                 "for this version."
             )
-        missing = set(cfg.low_bmd_classes) - set(cfg.class_names)
-        if missing:
-            raise BundleError(f"{source}: low_bmd_classes {sorted(missing)} are not among class_names {list(cfg.class_names)}.")
-        if not 0.0 <= cfg.threshold <= 1.0:
-            raise BundleError(f"{source}: threshold {cfg.threshold} is outside [0, 1].")
-        if cfg.temperature <= 0:
-            raise BundleError(f"{source}: temperature must be positive, got {cfg.temperature}.")
+        validate_config(cfg, source)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -222,6 +222,9 @@ def write_bundle(folder: str | os.PathLike[str], state_dict: dict, config: Bundl
 
     from .atomic import atomic_write_bytes, atomic_write_text
 
+    from .bundle_validation import validate_config
+
+    validate_config(config, "the bundle config")  # never write a bundle the app would refuse
     out = Path(folder)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     # one metadata key only: the file (and so its sha256) depends on the weights alone

@@ -22,8 +22,8 @@ def create_model(architecture: str, num_classes: int, in_chans: int = 3, **kwarg
 
     try:
         return timm.create_model(architecture, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    except (RuntimeError, ValueError, TypeError) as e:
-        raise BundleError(f"cannot build timm architecture {architecture!r}: {e}") from e
+    except Exception as e:  # timm and the model classes raise anything on bad arguments (IndexError, KeyError...)
+        raise BundleError(f"bundle invalid: cannot build architecture {architecture!r} ({type(e).__name__}: {e})") from e
 
 
 def load_model(bundle: Bundle) -> torch.nn.Module:
