@@ -221,7 +221,6 @@ def write_bundle(folder: str | os.PathLike[str], state_dict: dict, config: Bundl
     from safetensors.torch import save
 
     from .atomic import atomic_write_bytes, atomic_write_text
-
     from .bundle_validation import validate_config
 
     validate_config(config, "the bundle config")  # never write a bundle the app would refuse
