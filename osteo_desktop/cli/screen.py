@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import INTENDED_USE, __version__
-from ..core.errors import BundleError, OsteoError
+from ..core.errors import BundleError, OsteoError, ReportError
+from ..core.os_errors import describe_os_error
+from ..core.text import escape_controls
+from .outputs import OutputWriter, UsageError, check_out_dir
+from .report_spool import ReportSpool
 
 log = logging.getLogger("osteo_desktop.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUNDLE = 0, 1, 2, 3
-# lossless; zlib level 1 with the UP filter encodes a radiograph ~2x faster than the defaults at a similar size
-PNG_FAST = [16, 1, 19, 32]  # (IMWRITE_PNG_COMPRESSION, 1), (IMWRITE_PNG_FILTER, IMWRITE_PNG_FILTER_UP)
 
 
 @dataclass
@@ -91,6 +93,17 @@ class FilmOutcome:
         d["intended_use"] = INTENDED_USE
         return d
 
+    def record_for(self, outputs: list[str]) -> dict[str, Any]:
+        """The film's JSON row as its own JSON file holds it (with the files written for it)."""
+        d = self.to_dict()
+        d["outputs"] = list(outputs)
+        return d
+
+    def release(self) -> None:
+        """Drop the film's pixels and heatmap once it has been reported: a batch streams, memory stays flat."""
+        self.film = None
+        self.prediction = None
+
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
@@ -109,14 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="age, sex and weight per film (columns file,age,sex[,weight]; 'file' is a film's name or "
                          "path); they override the DICOM tags and are reported as such")
     ap.add_argument("--pdf", action="store_true", help="with --out: one PDF screening report per patient")
-    ap.add_argument("--anonymize", action="store_true", help="reports without name, birth date or IDs (stable pseudonym)")
+    ap.add_argument("--anonymize", action="store_true",
+                    help="with --out: every file written (PNG, JSON, PDF) without name, birth date, IDs or source file "
+                         "names; a stable pseudonym stands in (the terminal still names the files)")
     ap.add_argument("--page-size", default="A4", choices=["A4", "Letter"], help="PDF page size")
     ap.add_argument("--clinic-name", metavar="TEXT", default="", help="clinic name printed at the top of each PDF report")
     ap.add_argument("--clinic-address", metavar="TEXT", default="",
                     help="clinic address printed under its name (use ';' or a new line between lines)")
     ap.add_argument("--dicom-sr", action="store_true", help="with --out: a DICOM Structured Report per film")
     ap.add_argument("--dicom-sc", action="store_true", help="with --out: a DICOM Secondary Capture with the heatmap per film")
-    ap.add_argument("--force", action="store_true", help="overwrite existing reports")
+    ap.add_argument("--force", action="store_true",
+                    help="overwrite existing files in --out (never a source film); without it nothing is replaced")
     ap.add_argument("--store", type=Path, metavar="DIR",
                     help="record each result (and a copy of each DICOM film) and each report in the local study store DIR")
     ap.add_argument("--threads", type=_thread_count, metavar="N", default=None,
@@ -138,54 +154,6 @@ def _thread_count(text: str) -> int:
     return n
 
 
-def _unique_stems(paths: list[Path]) -> dict[Path, str]:
-    """Output stems per input; films with the same file stem get _2, _3... in input order."""
-    seen: dict[str, int] = {}
-    stems: dict[Path, str] = {}
-    for p in paths:
-        base = p.stem if p.suffix else p.name
-        n = seen.get(base, 0) + 1
-        seen[base] = n
-        stems[p] = base if n == 1 else f"{base}_{n}"
-    return stems
-
-
-def _write_outputs(outcome: FilmOutcome, shown01, out_dir: Path, stem: str, sources: set[Path]) -> None:
-    """Film PNG (as displayed: `shown01` = render(film)), overlay PNG and JSON, written atomically."""
-    import cv2
-
-    from ..core.atomic import atomic_write_bytes, atomic_write_text
-    from ..core.display import to_uint8
-    from ..core.overlay import blend, with_colorbar
-
-    pred = outcome.prediction
-    targets = {
-        "film": out_dir / f"{stem}_film.png",
-        "overlay": out_dir / f"{stem}_overlay.png",
-        "json": out_dir / f"{stem}.json",
-    }
-    if not pred.screened:  # no heatmap, no overlay for a film that was not screened
-        del targets["overlay"]
-    for t in targets.values():
-        if t.resolve() in sources:
-            raise OsteoError(f"{t}: output would overwrite a source film; choose another --out folder.")
-    shown = to_uint8(shown01)
-    # PNG encoding is the slowest part of the outputs; cv2 releases the GIL while it encodes, so the
-    # film's PNG is encoded while the overlay is composed, and both encodes run side by side.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        encodes = [("film", pool.submit(cv2.imencode, ".png", shown, PNG_FAST))]
-        if "overlay" in targets:
-            rgb = with_colorbar(blend(shown, pred.cam), empty=pred.cam is None)
-            encodes.append(("overlay", pool.submit(cv2.imencode, ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_FAST)))
-        for key, fut in encodes:
-            ok, png = fut.result()
-            if not ok:
-                raise OsteoError(f"{targets[key]}: could not encode the PNG.")
-            atomic_write_bytes(targets[key], png.tobytes())
-    outcome.outputs += [str(t) for t in targets.values()]
-    atomic_write_text(targets["json"], json.dumps(outcome.to_dict(), indent=2) + "\n")
-
-
 def _result_line(p) -> str:
     """One line per film for the terminal: the decision in words, and the numbers behind it."""
     if not p.screened:
@@ -196,35 +164,46 @@ def _result_line(p) -> str:
             f"({basis}) vs threshold {p.threshold:.2f}; {probs})")
 
 
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options alone (exit 2 before anything loads), or None."""
+    if (args.pdf or args.dicom_sr or args.dicom_sc) and not args.out:
+        return "--pdf, --dicom-sr and --dicom-sc need --out DIR"
+    if args.anonymize and (args.dicom_sr or args.dicom_sc):
+        return ("--anonymize cannot be combined with --dicom-sr/--dicom-sc: DICOM SR/SC objects belong to the source "
+                "study and keep its patient identity. Run them separately, without --anonymize.")
+    if args.anonymize and not args.out:
+        return "--anonymize needs --out DIR (it anonymises every file the run writes there)"
+    return None
+
+
 def screen_paths(args: argparse.Namespace) -> int:
     from ..core.discovery import find_films
-    from ..core.display import render
-    from ..core.loading import load_film
 
+    problem = _usage_problem(args)
+    if problem:
+        log.error("%s", problem)
+        return EXIT_USAGE
     films = find_films(args.paths)
     if not films:
         log.error("no films found in %s", " ".join(map(str, args.paths)))
         return EXIT_USAGE
-    if (args.pdf or args.dicom_sr or args.dicom_sc) and not args.out:
-        log.error("--pdf, --dicom-sr and --dicom-sc need --out DIR")
-        return EXIT_USAGE
-    if args.anonymize and (args.dicom_sr or args.dicom_sc):
-        log.error("--anonymize applies to PDF reports only: DICOM SR/SC objects belong to the source study and keep "
-                  "its patient identity. Run them separately, without --anonymize.")
-        return EXIT_USAGE
-    if args.anonymize and not args.pdf:
-        log.error("--anonymize needs --pdf")
-        return EXIT_USAGE
-
+    out_dir: Path | None = args.out
+    salt: bytes | None = None
     clinical_table = None
-    if args.clinical is not None:
-        from ..core.clinical import read_clinical_csv
+    try:
+        if out_dir is not None:
+            check_out_dir(out_dir)  # a file in its place, read-only, cannot be created: before the model loads
+        if args.anonymize:
+            from ..core.reports import installation_salt
 
-        try:
+            salt = installation_salt()
+        if args.clinical is not None:
+            from ..core.clinical import read_clinical_csv
+
             clinical_table = read_clinical_csv(args.clinical)
-        except OsteoError as e:
-            log.error("%s", e)
-            return EXIT_USAGE
+    except (UsageError, ReportError, OsteoError) as e:
+        log.error("%s", e)
+        return EXIT_USAGE
 
     from ..core.threads import apply_thread_budget, describe_budget, screening_threads
 
@@ -245,40 +224,100 @@ def screen_paths(args: argparse.Namespace) -> int:
         from .store_results import ResultRecorder
 
         recorder = ResultRecorder(args.store)
-
-    out_dir: Path | None = args.out
+    writer = None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    sources = {p.resolve() for p in films}
-    stems = _unique_stems(films)
-    outcomes: list[FilmOutcome] = []
+        writer = OutputWriter(out_dir, films, force=args.force, anonymize=args.anonymize, salt=salt)
+    spool = ReportSpool() if args.pdf else None
+    try:
+        failed = _screen_all(args, films, screener, writer, spool, recorder, clinical_table)
+        if spool is not None and out_dir is not None:
+            from ..core.reports import clinic_header_lines
+
+            errors = spool.write(out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force,
+                                 page_size=args.page_size, clinic=clinic_header_lines(args.clinic_name, args.clinic_address),
+                                 on_written=lambda p: _report_written(p, recorder, screener))
+            for e in errors:
+                log.error("%s", e)
+            failed = failed or bool(errors)
+    finally:
+        if spool is not None:
+            spool.close()
+        if recorder is not None:
+            recorder.close()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _report_written(path: Path, recorder: Any, screener: Any) -> None:
+    log.info("report written: %s", path)
+    if recorder is not None:
+        recorder.exported("pdf", path, screener.model_info)
+
+
+def _screen_all(args: argparse.Namespace, films: list[Path], screener: Any, writer: OutputWriter | None,
+                spool: ReportSpool | None, recorder: Any, clinical_table: Any) -> bool:
+    """Screen every film, streaming each result out; True when at least one film failed.
+
+    A two-stage pipeline: while film i's outputs are encoded and written in the writer thread, film
+    i+1 is decoded and screened. Results are reported in input order, one film behind. Nothing of a
+    film is kept once it is reported (a requested PDF keeps a small stand-in: `ReportSpool`).
+    """
+    from ..core.display import render
+    from ..core.loading import load_film
+    from ..core.provenance import dicom_output_kind, own_output_kind
+
+    dicom = args.dicom_sr or args.dicom_sc
+    failed = False
     bar = None
     if len(films) > 1 and not args.quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=len(films), unit="film", file=sys.stderr, desc="screening")
+
     def record_error(outcome: FilmOutcome, e: BaseException) -> None:
         if isinstance(e, OsteoError):
             outcome.error = str(e)
         elif isinstance(e, MemoryError):
-            outcome.error = f"{outcome.path}: not enough memory to screen this film."
+            outcome.error = f"{escape_controls(outcome.path)}: not enough memory to screen this film."
+        elif isinstance(e, OSError):  # the machine said no (disk full, read-only...): not a bug
+            outcome.error = describe_os_error(e, e.filename or outcome.path)
         else:  # never a traceback for one bad film; the others go on
-            outcome.error = f"{outcome.path}: unexpected error ({type(e).__name__}: {e}). Run with -v and report it."
-        log.error("%s", outcome.error, exc_info=args.verbose and not isinstance(e, OsteoError))
+            outcome.error = (f"{escape_controls(outcome.path)}: unexpected error ({type(e).__name__}: {e}). "
+                             "Run with -v and report it.")
+        log.error("%s", outcome.error, exc_info=args.verbose and not isinstance(e, (OsteoError, OSError)))
 
-    def timed_write(outcome: FilmOutcome, shown01, t0: float, folder: Path) -> None:
+    def write_job(outcome: FilmOutcome, shown01, t0: float) -> None:
+        """The film's files (and its report stand-in), in the writer thread."""
+        assert writer is not None
         t = time.perf_counter()
-        _write_outputs(outcome, shown01, folder, stems[outcome.path], sources)
-        outcome.timings_ms["write"] = (time.perf_counter() - t) * 1000
-        outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000  # this film's own work
+        try:
+            paths = writer.write_film(outcome.path, outcome.film, outcome.prediction, shown01, record=outcome.record_for)
+            outcome.outputs += [str(p) for p in paths]
+            if dicom:
+                from ..core.anatomy import anatomy_of
+
+                for p in writer.write_dicom(outcome.path, outcome.film, outcome.prediction, bundle=screener.bundle,
+                                            sr=args.dicom_sr, sc=args.dicom_sc and outcome.prediction.screened,
+                                            anatomy=anatomy_of(outcome.film)):
+                    outcome.outputs.append(str(p))
+                    log.info("DICOM written: %s", p)
+                    if recorder is not None:
+                        recorder.exported("dicom", p, screener.model_info)
+        finally:
+            if spool is not None:
+                spool.add(outcome.film, outcome.prediction, outcome.error, shown=shown01)
+            outcome.timings_ms["write"] = (time.perf_counter() - t) * 1000
+            outcome.timings_ms["total"] = (time.perf_counter() - t0) * 1000  # this film's own work
 
     def finish(outcome: FilmOutcome, t0: float, write: Future | None) -> None:
-        """Wait for the film's outputs, then report it (JSON line, message, progress)."""
+        """Wait for the film's outputs, report it (JSON line, message, progress), then let it go."""
+        nonlocal failed
         if write is not None:
             try:
                 write.result()
             except Exception as e:
                 record_error(outcome, e)
+        elif spool is not None and outcome.film is not None:  # loaded, no result: the report lists it
+            spool.add(outcome.film, outcome.prediction, outcome.error)
         outcome.timings_ms.setdefault("total", (time.perf_counter() - t0) * 1000)
         if recorder is not None:
             recorder.record(outcome)
@@ -288,32 +327,41 @@ def screen_paths(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(outcome.to_dict()) + "\n")
             sys.stdout.flush()
         elif outcome.ok and not args.quiet:
-            msg = f"{outcome.path}: {_result_line(outcome.prediction)}"
+            msg = escape_controls(f"{outcome.path}: {_result_line(outcome.prediction)}")
             (bar.write(msg, file=sys.stdout) if bar else print(msg))
+        failed = failed or not outcome.ok
+        outcome.release()
         if bar:
             bar.update(1)
 
-    # A two-stage pipeline: while film i's PNG/JSON outputs are encoded and written in the writer
-    # thread, film i+1 is decoded and screened. Results are reported in input order, one film behind.
     pending: tuple[FilmOutcome, float, Future | None] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="osteo-writer") as writer:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="osteo-writer") as pool:
         for path in films:
             outcome = FilmOutcome(path)
             t0 = time.perf_counter()
             write: Future | None = None
             try:
+                kind = own_output_kind(path)
+                if kind is not None:
+                    raise OsteoError(f"{escape_controls(path)}: is osteo-desktop's own {kind} (it carries the tool's "
+                                     "output marker), not a radiograph; it is not screened.")
                 t = time.perf_counter()
                 outcome.film = load_film(path)
                 outcome.timings_ms["load"] = (time.perf_counter() - t) * 1000
                 outcome.warnings += outcome.film.warnings
-                shown01 = render(outcome.film) if out_dir is not None else None  # reused for the PNGs
+                kind = dicom_output_kind(outcome.film.header)
+                if kind is not None:
+                    raise OsteoError(f"{escape_controls(path)}: is osteo-desktop's own {kind}, not a radiograph; "
+                                     "it is not screened.")
+                shown01 = render(outcome.film) if writer is not None else None  # reused for the PNGs
                 entered = clinical_table.lookup(path) if clinical_table is not None else None
                 pred = screener.screen(outcome.film, gradcam=not args.no_gradcam, display=shown01, clinical=entered)
                 outcome.prediction = pred
                 outcome.warnings += [w for w in pred.warnings if w not in outcome.warnings]
                 outcome.timings_ms.update({f"screen_{k}": v for k, v in pred.timings_ms.items()})
-                if out_dir is not None:
-                    write = writer.submit(timed_write, outcome, shown01, t0, out_dir)
+                if writer is not None:
+                    write = pool.submit(write_job, outcome, shown01, t0)
+                del shown01
             except Exception as e:
                 record_error(outcome, e)
             if write is None:
@@ -321,52 +369,11 @@ def screen_paths(args: argparse.Namespace) -> int:
             if pending is not None:
                 finish(*pending)
             pending = (outcome, t0, write)
-            outcomes.append(outcome)
         if pending is not None:
             finish(*pending)
     if bar:
         bar.close()
-
-    reports_ok = True
-    if out_dir is not None and (args.pdf or args.dicom_sr or args.dicom_sc):
-        reports_ok = _write_reports(args, outcomes, screener, out_dir, recorder)
-    if recorder is not None:
-        recorder.close()
-    if not reports_ok:
-        return EXIT_FAILED
-    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
-
-
-def _write_reports(args: argparse.Namespace, outcomes: list[FilmOutcome], screener, out_dir: Path, recorder=None) -> bool:
-    """PDF reports per patient and DICOM SR / SC per film, with the same code the viewer uses."""
-    from ..core import reports
-
-    ok = True
-    items = [reports.ScreenedFilm(o.film, o.prediction, o.error) for o in outcomes if o.film is not None]
-    if args.pdf:
-        try:
-            for p in reports.write_patient_reports(
-                items, out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force, page_size=args.page_size,
-                clinic=reports.clinic_header_lines(args.clinic_name, args.clinic_address),
-            ):
-                log.info("report written: %s", p)
-                if recorder is not None:
-                    recorder.exported("pdf", p, screener.model_info)
-        except OsteoError as e:
-            log.error("%s", e)
-            ok = False
-    if args.dicom_sr or args.dicom_sc:
-        try:
-            for p in reports.write_dicom_outputs(
-                items, out_dir, bundle=screener.bundle, sr=args.dicom_sr, sc=args.dicom_sc, force=args.force
-            ):
-                log.info("DICOM written: %s", p)
-                if recorder is not None:
-                    recorder.exported("dicom", p, screener.model_info)
-        except OsteoError as e:
-            log.error("%s", e)
-            ok = False
-    return ok
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         force=True,  # this is the process entry point: our format on stderr, whatever was set before
     )
+    from ..core.logs import escape_log_messages
+
+    escape_log_messages("%(levelname)s: %(message)s")  # a file name's newline or ANSI escape stays visible text
     if not args.verbose:
         # pydicom logs every decoder's traceback and non-conformance notes; our own messages say
         # what failed and what to do, so keep its chatter for -v.
@@ -391,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OsteoError as e:
         log.error("%s", e)
+        return EXIT_FAILED
+    except OSError as e:  # the machine said no (e.g. the --out drive vanished): say so, not "internal error"
+        log.error("%s", describe_os_error(e, e.filename))
         return EXIT_FAILED
     except Exception as e:
         log.error("internal error: %s: %s (run with -v for details)", type(e).__name__, e, exc_info=args.verbose)

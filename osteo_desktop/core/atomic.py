@@ -53,3 +53,55 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def atomic_write_group(files: dict[Path, bytes], *, overwrite: bool = False) -> list[Path]:
+    """Write several files all or nothing: every file is written (and fsynced) to a temporary name
+    first, and only when all of them are on disk are they put in place. A full disk or any other
+    error while writing leaves none of them (never a film PNG without its overlay and JSON).
+
+    Without `overwrite` an existing target raises FileExistsError before anything is placed (race-
+    free by hard links, as `atomic_write_bytes`); the files of the group placed so far are removed.
+    """
+    temps: dict[Path, str] = {}
+    placed: list[Path] = []
+    try:
+        for target, data in files.items():
+            if not overwrite and target.exists():
+                raise FileExistsError(target)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            temps[target] = tmp
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for target, tmp in temps.items():
+            if overwrite:
+                os.replace(tmp, target)
+            else:
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    raise
+                except OSError:  # no hard links on this file system
+                    if target.exists():
+                        raise FileExistsError(target) from None
+                    os.replace(tmp, target)
+            placed.append(target)
+    except BaseException:
+        if not overwrite:  # what this group created (an overwrite cannot be taken back)
+            for target in placed:
+                try:
+                    os.unlink(target)
+                except OSError:  # pragma: no cover
+                    log.warning("could not remove %s after a failed group write", target)
+        raise
+    finally:
+        for tmp in temps.values():
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            except OSError:  # pragma: no cover
+                log.warning("could not remove temporary file %s", tmp)
+    return placed

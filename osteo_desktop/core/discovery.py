@@ -19,6 +19,8 @@ from pathlib import Path
 
 from .errors import FilmLoadError
 from .loading import sniff_file
+from .provenance import own_output_kind
+from .text import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +116,14 @@ def _walk(folder: Path) -> Iterator[Path]:
     except OSError as e:
         log.warning("cannot list folder %s: %s", folder, e)
         return
-    dicomdir = next((e for e in entries if e.name.upper() == "DICOMDIR" and e.is_file()), None)
+    dicomdir = next((e for e in entries if e.name.upper() == "DICOMDIR" and _is(Path(e.path), "file")), None)
     if dicomdir is not None:
         try:
             yield from dicomdir_files(Path(dicomdir.path))
             return
         except FilmLoadError as e:
             log.warning("%s", e)
+    own = 0
     for entry in entries:
         if _is_hidden(entry.name):
             continue
@@ -129,9 +132,23 @@ def _walk(folder: Path) -> Iterator[Path]:
             if entry.is_dir(follow_symlinks=False):
                 yield from _walk(path)
             elif entry.is_file() and is_probably_film(path):
+                if own_output_kind(path) is not None:  # osteo-screen's own outputs (marked), never films
+                    own += 1
+                    continue
                 yield path
         except OSError as e:
-            log.warning("skipping %s: %s", entry.name, e)
+            log.warning("skipping %s: %s", escape_controls(entry.name), e)
+    if own:
+        log.info("%s: skipped %d of osteo-desktop's own output file(s)", escape_controls(folder), own)
+
+
+def _is(p: Path, kind: str) -> bool:
+    """`p.is_dir()` / `p.is_file()`, False where the OS refuses to say (permission, I/O error): such a
+    path is kept as given and the loader names the problem for that file alone."""
+    try:
+        return p.is_dir() if kind == "dir" else p.is_file()
+    except OSError:
+        return False
 
 
 def find_films(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -142,7 +159,7 @@ def find_films(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     def add(p: Path) -> None:
         try:
             key = p.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
             key = p.absolute()
         if key not in seen:
             seen.add(key)
@@ -150,10 +167,10 @@ def find_films(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
     for item in paths:
         p = Path(item)
-        if p.is_dir():
+        if _is(p, "dir"):
             for f in _walk(p):
                 add(f)
-        elif p.is_file() and _is_dicomdir(p):
+        elif _is(p, "file") and _is_dicomdir(p):
             try:
                 for f in dicomdir_files(p):
                     add(f)

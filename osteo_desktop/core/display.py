@@ -127,14 +127,24 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
     x = pixels.astype(np.float32, copy=False)
     c, w = float(window.center), max(float(window.width), 1e-6)
     fn = window.function.upper()
-    if fn == "SIGMOID":
-        out = 1.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
-    elif fn == "LINEAR_EXACT":
-        out = (x - (c - w / 2.0)) / w
-    else:  # LINEAR: the standard's (c - 0.5) and (w - 1) form
-        w1 = max(w - 1.0, 1e-6)
-        out = (x - (c - 0.5)) / w1 + 0.5
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(np.float32)
+    # one new float32 array, then in place: a big film costs one picture's worth of memory, not five
+    with np.errstate(over="ignore", invalid="ignore"):  # extreme values: nan_to_num and clip below settle them
+        if fn == "SIGMOID":
+            out = np.subtract(x, np.float32(c), dtype=np.float32)
+            out *= np.float32(-4.0 / w)
+            np.exp(out, out=out)
+            out += np.float32(1.0)
+            np.reciprocal(out, out=out)
+        elif fn == "LINEAR_EXACT":
+            out = np.subtract(x, np.float32(c - w / 2.0), dtype=np.float32)
+            out /= np.float32(w)
+        else:  # LINEAR: the standard's (c - 0.5) and (w - 1) form
+            w1 = max(w - 1.0, 1e-6)
+            out = np.subtract(x, np.float32(c - 0.5), dtype=np.float32)
+            out /= np.float32(w1)
+            out += np.float32(0.5)
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def apply_voi_lut(pixels: np.ndarray, lut: VoiLut) -> np.ndarray:

@@ -8,8 +8,9 @@ import os
 from .text import escape_controls
 
 #: Libraries whose own log records our messages replace: pydicom logs every failing decoder's
-#: traceback and notes on non-conformant values; tifffile logs every malformed tag it skips.
-_NOISY = ("pydicom", "tifffile")
+#: traceback and notes on non-conformant values; tifffile logs every malformed tag it skips; highdicom
+#: narrates every module it copies into an SR or SC.
+_NOISY = ("pydicom", "tifffile", "highdicom")
 
 
 class _DropThirdPartyNoise(logging.Filter):

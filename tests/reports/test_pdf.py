@@ -27,6 +27,13 @@ from osteo_desktop.core.reports.patient import film_results
 from .report_fixtures import MODEL, blob_cam, dicom_film, knee_pixels, make_prediction, png_film, spine_pixels
 
 WHEN = dt.datetime(2025, 3, 4, 10, 30, tzinfo=dt.UTC)
+
+
+def sha8(key: str) -> str:
+    """The short hash of the full patient key that keeps report names unique per patient."""
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
 IDENTIFIERS = ("Testperson", "Hildegard", "PID-4711-XYZ", "1948-03-17", "19480317", "ACC-99887766", "St. Example")
 
 
@@ -45,7 +52,7 @@ def metadata(path) -> str:
 
 def test_report_holds_identifiers_results_model_and_intended_use(tmp_path, patient_films, config):
     paths = write_patient_reports(patient_films, tmp_path / "out", bundle=config, generated_at=WHEN)
-    assert len(paths) == 1 and paths[0].name == "osteo-report_PID-4711-XYZ.pdf"
+    assert len(paths) == 1 and paths[0].name == f"osteo-report_PID-4711-XYZ_{sha8('PID-4711-XYZ')}.pdf"
     text = pdf_text(paths[0])
     for s in ("Testperson, Hildegard Maria", "PID-4711-XYZ", "1948-03-17", "female", "76 years", "ACC-99887766",
               "2024-06-11"):
@@ -93,7 +100,9 @@ def test_each_png_is_its_own_patient_and_a_failed_film_is_listed(tmp_path, patie
     items = [*patient_films, ScreenedFilm(a, make_prediction((0.7, 0.2, 0.1), blob_cam(a.shape))),
              ScreenedFilm(b, None, error="second.png: the model failed on the CPU (test)")]
     paths = write_patient_reports(items, tmp_path / "out", bundle=config, generated_at=WHEN)
-    assert [p.name for p in paths] == ["osteo-report_PID-4711-XYZ.pdf", "osteo-report_first.pdf", "osteo-report_second.pdf"]
+    assert [p.name for p in paths] == [f"osteo-report_PID-4711-XYZ_{sha8('PID-4711-XYZ')}.pdf",
+                                       f"osteo-report_first_{sha8(f'file:{a.path}')}.pdf",
+                                       f"osteo-report_second_{sha8(f'file:{b.path}')}.pdf"]
     text = pdf_text(paths[2])
     assert "Not screened" in text and "the model failed on the CPU (test)" in text
     assert "No result: none of this patient's films could be screened" in text

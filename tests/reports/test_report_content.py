@@ -63,7 +63,9 @@ def test_scrubber_and_file_name(patient_films):
     scrub = Scrubber([E()], enabled=True)
     assert scrub(f"{PATIENT['patient_id']} in knee_ap.dcm") == "[removed] in Film 1"
     assert Scrubber([E()], enabled=False)("PID-4711-XYZ") == "PID-4711-XYZ"
-    assert report_filename(patient_films) == "osteo-report_PID-4711-XYZ.pdf"
+    import hashlib
+
+    assert report_filename(patient_films) == f"osteo-report_PID-4711-XYZ_{hashlib.sha256(b'PID-4711-XYZ').hexdigest()[:8]}.pdf"
     assert report_filename(patient_films, anonymize=True, salt=b"s").startswith("osteo-report_ANON-")
 
 

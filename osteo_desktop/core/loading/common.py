@@ -5,6 +5,7 @@ Every error raised here starts with the file's path and says what the user can d
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 
@@ -66,6 +67,11 @@ def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
             "to a folder you can read."
         ) from e
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise FilmLoadError(
+                f"{path}: is a symbolic link that points back to itself (a link loop); there is no file to read. "
+                "Fix or remove the link."
+            ) from e
         raise FilmLoadError(f"{path}: cannot be read ({e.strerror or e}). Check the drive or copy the file again.") from e
 
 

@@ -8,6 +8,7 @@ patient, films are called "Film 1", "Film 2"..., free text (warnings, error mess
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from typing import Protocol
@@ -87,16 +88,25 @@ def header_label(film: Film, anonymize: bool, label: str) -> str:
     return f"ID {ids.patient_id}" + (f" · {name}" if name else "")
 
 
+def patient_hash(film: Film) -> str:
+    """8 hex digits of the sha256 of the full patient key (PatientID, or the file for a non-DICOM film)."""
+    return hashlib.sha256(film.patient_key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
 def report_filename(items: Sequence[ScreenedFilm], *, anonymize: bool = False, salt: bytes | str | None = None) -> str:
-    """The report's file name: `osteo-report_<PatientID or file stem>.pdf`, or
-    `osteo-report_<pseudonym>.pdf` when anonymised (no name or ID in it)."""
+    """The report's file name: `osteo-report_<PatientID or file stem>_<hash>.pdf`, or
+    `osteo-report_<pseudonym>.pdf` when anonymised (no name or ID in it).
+
+    The PatientID is shortened to safe characters (`a/b` and `a_b` both read `a_b`), so a short
+    hash of the full ID keeps every patient's report name its own (`patient_hash`).
+    """
     if not items:
         raise ReportError("no films for this report")
     film = items[0].film
     if anonymize:
         part = pseudonym(film.patient_key, salt)
     elif film.ids.patient_id:
-        part = safe_filename_part(film.ids.patient_id, "patient")
+        part = f"{safe_filename_part(film.ids.patient_id, 'patient', limit=40)}_{patient_hash(film)}"
     else:
-        part = safe_filename_part(film.path.stem, "film")
+        part = f"{safe_filename_part(film.path.stem, 'film', limit=40)}_{patient_hash(film)}"
     return f"{FILE_PREFIX}{part}.pdf"

@@ -22,7 +22,10 @@ from ..errors import ReportError
 from ..film import Film
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..inference import Prediction
+    from .images import FilmPictures
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,18 @@ class ScreenedFilm:
     `prediction` is None when the film could not be screened; `error` then says why (shown in the
     report). `anatomy` ("knee", "spine") may be given by the caller; None = detect with
     `core.anatomy.anatomy_of`.
+
+    `pictures` (the report's pictures, or a callable that loads them) and `display_description`
+    let a batch keep small thumbnails instead of full-resolution films until its reports are
+    built (`reports.thumbnails.compact`); None = render them from `film` and `prediction`.
     """
 
     film: Film
     prediction: Prediction | None
     error: str = ""
     anatomy: str | None = None
+    pictures: FilmPictures | Callable[[], FilmPictures] | None = None
+    display_description: str = ""
 
     @property
     def screened(self) -> bool:

@@ -402,11 +402,12 @@ def write_dicom_sc(film: Film, prediction: Prediction, out_path: str | os.PathLi
 
 def write_dicom_outputs(items: list[ScreenedFilm], out_dir: str | os.PathLike[str], *,
                         bundle: Bundle | BundleConfig | None, sr: bool = True, sc: bool = False,
-                        force: bool = False) -> list[Path]:
+                        force: bool = False, errors: list[ReportError] | None = None) -> list[Path]:
     """SR and/or SC for every screened film of a batch, named `<file stem>_SR.dcm` / `<file stem>_SC.dcm`.
 
-    Films that were not screened are skipped (logged). Every target is checked before anything is
-    written: without `force` one existing file stops the batch (ReportExistsError naming it).
+    Films that were not screened are skipped (logged). One file's failure (it exists and `force`
+    is False, a full disk...) never stops the others: failures are appended to `errors` when given,
+    else the first is raised once every other file has been written.
     """
     from .common import film_anatomy, safe_filename_part, unique_path
 
@@ -421,14 +422,22 @@ def write_dicom_outputs(items: list[ScreenedFilm], out_dir: str | os.PathLike[st
         for kind, wanted in (("SR", sr), ("SC", sc and it.prediction.screened)):  # no heatmap: no SC
             if wanted:
                 jobs.append((it, kind, unique_path(out / f"{stem}_{kind}.dcm", taken)))
-    if not force:
-        for _, _, path in jobs:
-            if path.exists():
-                raise ReportExistsError(path)
-    written = []
+    written: list[Path] = []
+    failures: list[ReportError] = []
     for it, kind, path in jobs:
-        if kind == "SR":
-            written.append(write_dicom_sr(it.film, it.prediction, bundle, path, force=force, anatomy=film_anatomy(it)))
-        else:
-            written.append(write_dicom_sc(it.film, it.prediction, path, force=force))
+        try:
+            if kind == "SR":
+                written.append(write_dicom_sr(it.film, it.prediction, bundle, path, force=force, anatomy=film_anatomy(it)))
+            else:
+                written.append(write_dicom_sc(it.film, it.prediction, path, force=force))
+        except ReportError as e:
+            failures.append(e)
+        except OSError as e:
+            from ..os_errors import describe_os_error
+
+            failures.append(ReportError(describe_os_error(e, path)))
+    if errors is not None:
+        errors.extend(failures)
+    elif failures:
+        raise failures[0]
     return written

@@ -48,11 +48,14 @@ def _resize(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def film_pictures(film: Film, prediction: Prediction | None, *, max_side: int | None = 1200,
-                  colorbar: bool = True) -> FilmPictures:
-    """The windowed film and its overlay, ready for a report (or a secondary capture)."""
+                  colorbar: bool = True, shown: np.ndarray | None = None) -> FilmPictures:
+    """The windowed film and its overlay, ready for a report (or a secondary capture).
+
+    `shown` may pass `render(film)` (the default display) when the caller has it already.
+    """
     notes: list[str] = []
     shape = _target_shape(film, max_side)
-    display = _resize(to_uint8(render(film)), shape)
+    display = _resize(to_uint8(render(film) if shown is None else shown), shape)
     if prediction is None or not prediction.screened:  # no result, no heatmap
         return FilmPictures(display, None)
     cam = prediction.cam
@@ -70,8 +73,9 @@ def film_pictures(film: Film, prediction: Prediction | None, *, max_side: int | 
     return FilmPictures(display, with_colorbar(rgb) if colorbar else rgb, tuple(notes))
 
 
-def secondary_capture_pixels(film: Film, prediction: Prediction, *, max_side: int | None = 2048) -> np.ndarray:
+def secondary_capture_pixels(film: Film, prediction: Prediction, *, max_side: int | None = 2048,
+                             shown: np.ndarray | None = None) -> np.ndarray:
     """RGB uint8 for a Secondary Capture: overlay + colour bar + 'NOT FOR DIAGNOSTIC USE' burned in."""
-    pics = film_pictures(film, prediction, max_side=max_side)
+    pics = film_pictures(film, prediction, max_side=max_side, shown=shown)
     rgb = pics.overlay if pics.overlay is not None else blend(pics.display, None)  # no map: the film alone
     return np.ascontiguousarray(stamp(rgb, "NOT FOR DIAGNOSTIC USE"))

@@ -20,10 +20,12 @@ from typing import Any
 from ... import __version__
 from ..bundle import Bundle, BundleConfig
 from ..errors import ReportError
+from ..os_errors import describe_os_error
 from ..scoring import Decision, decision_colour, score_bar_colour
 from .anonymise import report_filename
 from .common import ReportExistsError, ScreenedFilm, installation_salt, unique_path, write_new_file
 from .pdf_style import (
+    MAX_CELL_CHARS,
     bar,
     boxed,
     escaped,
@@ -108,9 +110,9 @@ class _Layout:
             bar_w = 90.0
             for a in r.anatomies:
                 rows.append([
-                    Paragraph(escaped(a.anatomy), st["small"]),
-                    Paragraph(escaped(a.films), st["small"]),
-                    Paragraph(escaped(a.film_scores), st["small"]),
+                    Paragraph(escaped(a.anatomy, MAX_CELL_CHARS), st["small"]),
+                    Paragraph(escaped(a.films, MAX_CELL_CHARS), st["small"]),
+                    Paragraph(escaped(a.film_scores, MAX_CELL_CHARS), st["small"]),
                     Paragraph(f"<b>{a.mean}</b>", st["small"]),
                     bar(a.score, bar_w, a.threshold, score_bar_colour(a.score, a.threshold, validated=a.validated)),
                 ])
@@ -141,12 +143,12 @@ class _Layout:
                                   ("Film", "Anatomy", "View / side", "Low-BMD score", "Result")]]
         for s in self.c.summary:
             rows.append([
-                Paragraph(escaped(s.film), st["small"]),
-                Paragraph(escaped(s.anatomy), st["small"]),
-                Paragraph(escaped(s.view), st["small"]),
-                Paragraph(escaped(s.score), st["small"]),
-                Paragraph(f'<font color="{decision_colour(s.decision, validated=s.validated)}">{escaped(s.result)}</font>',
-                          st["small"]),
+                Paragraph(escaped(s.film, MAX_CELL_CHARS), st["small"]),
+                Paragraph(escaped(s.anatomy, MAX_CELL_CHARS), st["small"]),
+                Paragraph(escaped(s.view, MAX_CELL_CHARS), st["small"]),
+                Paragraph(escaped(s.score, MAX_CELL_CHARS), st["small"]),
+                Paragraph(f'<font color="{decision_colour(s.decision, validated=s.validated)}">'
+                          f'{escaped(s.result, MAX_CELL_CHARS)}</font>', st["small"]),
             ])
         w = self.width
         t = Table(rows, colWidths=[0.25 * w, 0.12 * w, 0.11 * w, 0.19 * w, 0.33 * w], hAlign="LEFT", repeatRows=1)
@@ -237,7 +239,7 @@ class _Layout:
         bar_w = 150.0
         rows: list[list[Any]] = [[Paragraph("<b>Class</b>", st["small"]), Paragraph("<b>Probability</b>", st["small"]), ""]]
         for c in res.classes:
-            rows.append([Paragraph(escaped(c.label), st["small"]), Paragraph(escaped(pct(c.probability)), st["small"]),
+            rows.append([Paragraph(escaped(c.label, MAX_CELL_CHARS), st["small"]), Paragraph(escaped(pct(c.probability)), st["small"]),
                          bar(c.probability, bar_w)])
         rows.append([
             Paragraph(f"<b>Low-BMD score</b> ({escaped(res.basis)})" if res.basis else "<b>Low-BMD score</b>", st["small"]),
@@ -387,11 +389,15 @@ def write_patient_reports(
     salt: bytes | str | None = None,
     generated_at: _dt.datetime | None = None,
     clinic: Sequence[str] = (),
+    errors: list[ReportError] | None = None,
 ) -> list[Path]:
-    """One PDF per patient in `out_dir` (named by `report_filename`); returns the paths in batch order.
+    """One PDF per patient in `out_dir` (named by `report_filename`); returns the paths written, in
+    batch order.
 
-    Before writing anything it checks every target: without `force`, one existing file stops the
-    whole batch (ReportExistsError naming it), so a batch is never half-written over old reports.
+    One patient's failure (an existing file without `force`, identifiers that defeat the layout, a
+    full disk) never stops the others: each failure becomes a `ReportError` naming the file; they
+    are appended to `errors` when given, else the first is raised once every other patient's
+    report has been written.
     """
     if anonymize and salt is None:
         salt = installation_salt()
@@ -399,13 +405,24 @@ def write_patient_reports(
     groups = group_by_patient(items)
     taken: set[Path] = set()
     targets = [unique_path(out / report_filename(g, anonymize=anonymize, salt=salt), taken) for g in groups]
-    if not force:
-        for t in targets:
-            if t.exists():
-                raise ReportExistsError(t)
     generated_at = generated_at or _dt.datetime.now().astimezone()
-    return [
-        write_report_for_patient(g, t, bundle=bundle, anonymize=anonymize, force=force, page_size=page_size,
-                                 salt=salt, generated_at=generated_at, clinic=clinic)
-        for g, t in zip(groups, targets, strict=True)
-    ]
+    written: list[Path] = []
+    failures: list[ReportError] = []
+    for group, target in zip(groups, targets, strict=True):
+        try:
+            written.append(write_report_for_patient(group, target, bundle=bundle, anonymize=anonymize, force=force,
+                                                    page_size=page_size, salt=salt, generated_at=generated_at,
+                                                    clinic=clinic))
+        except ReportError as e:
+            failures.append(e)
+        except OSError as e:
+            failures.append(ReportError(describe_os_error(e, target)))
+        except Exception as e:  # reportlab's LayoutError and kin: this patient only
+            log.warning("report %s failed: %s", target.name, type(e).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
+            failures.append(ReportError(f"{target}: the report could not be laid out ({type(e).__name__}: "
+                                        f"{str(e).splitlines()[0][:200] if str(e) else 'no detail'})."))
+    if errors is not None:
+        errors.extend(failures)
+    elif failures:
+        raise failures[0]
+    return written

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ..scoring import NEUTRAL_BAR_PAPER
+from ..text import strip_controls
 from .report_content import DISCLAIMER
 
 log = logging.getLogger(__name__)
@@ -71,17 +72,30 @@ def _setup_fonts_locked() -> None:
     log.warning("DejaVu Sans not found; reports use Helvetica and show non-Latin-1 characters as '?'")
 
 
-def safe_text(text: object) -> str:
-    """Plain text safe for the current font (characters it cannot draw become '?')."""
-    s = str(text)
+#: Identifiers and other values from files have no length limit of their own (a 10,000-character
+#: PatientID once made reportlab's layout fail); the report shows at most this many characters of
+#: one value, then an ellipsis.
+MAX_VALUE_CHARS = 160
+MAX_CELL_CHARS = 300  # a narrow table column
+MAX_TEXT_CHARS = 1000
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+
+
+def safe_text(text: object, limit: int = MAX_TEXT_CHARS) -> str:
+    """Plain text safe for the current font: control characters removed, at most `limit` characters
+    (then "…"), characters the font cannot draw become '?'."""
+    s = clip(strip_controls(text), limit)
     if not _UNICODE:
         s = s.encode("cp1252", errors="replace").decode("cp1252")
     return s
 
 
-def escaped(text: object) -> str:
-    """Plain text escaped for a Paragraph."""
-    return escape(safe_text(text))
+def escaped(text: object, limit: int = MAX_TEXT_CHARS) -> str:
+    """Plain text escaped for a Paragraph (see `safe_text`)."""
+    return escape(safe_text(text, limit))
 
 
 
@@ -121,7 +135,8 @@ def kv_table(pairs: Sequence[tuple[str, str]], width: float, st: dict[str, Any],
     from reportlab.lib import colors
     from reportlab.platypus import Paragraph, Table, TableStyle
 
-    cells = [(Paragraph(escaped(k), st["label"]), Paragraph(escaped(v) if v else "—", st["base"])) for k, v in pairs]
+    cells = [(Paragraph(escaped(k, MAX_VALUE_CHARS), st["label"]),
+              Paragraph(escaped(v, MAX_VALUE_CHARS) if v else "—", st["base"])) for k, v in pairs]
     rows = []
     for i in range(0, len(cells), columns):
         row: list[Any] = []
@@ -191,6 +206,7 @@ def numbered_canvas_class(header_left: str, footer_left: str, font: str, font_bo
     from reportlab.pdfgen import canvas
 
     def fit(text: str, fnt: str, size: float, width: float) -> str:
+        text = text[:400]  # a line of the page holds far fewer characters; keeps the loop short
         if stringWidth(text, fnt, size) <= width:
             return text
         while text and stringWidth(text + "…", fnt, size) > width:

@@ -349,7 +349,12 @@ class _Content:
         if self.anonymize and film.header is not None and str(film.header.get("BurnedInAnnotation", "")).upper() == "YES":
             warnings.append(BURNED_IN)
         pictures, window = None, ""
-        if film.pixels is not None and film.pixels.ndim == 2 and film.pixels.size > 0:
+        given = e.item.pictures
+        if given is not None:  # thumbnails kept (or spilled to disk) by a batch
+            pictures = given() if callable(given) else given
+            warnings += list(pictures.notes)
+            window = e.item.display_description
+        elif film.pixels is not None and film.pixels.ndim == 2 and film.pixels.size > 0:
             pictures = film_pictures(film, pred)
             warnings += list(pictures.notes)
             try:
