@@ -13,6 +13,7 @@ the CLI and the self-test) on the first problem; `BundleConfig.from_dict`, `read
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,20 @@ def _dense(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
 
 
+def _names(lo: int, hi: int, allowed: tuple[str, ...] | None = None) -> Callable[[Any], bool]:
+    """A list of lo..hi distinct short names (from `allowed` when given)."""
+    def ok(v: Any) -> bool:
+        return (isinstance(v, (list, tuple)) and lo <= len(v) <= hi and len(set(v)) == len(v)
+                and all(isinstance(x, str) and _NAME.fullmatch(x) for x in v)
+                and (allowed is None or all(x in allowed for x in v)))
+    return ok
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# osteo_pooled_linear (core/probe.py) options; the class checks views/pooling values again itself
+_VIEWS = ("whole", "half", "centre", "band")
+_POOLINGS = ("avg", "max")
+
 #: model_kwargs a bundle may pass to the model builder, and what each may hold. Add new ones here.
 MODEL_KWARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "drop_rate": (_rate, "a number in [0, 1)"),
@@ -48,6 +63,14 @@ MODEL_KWARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "global_pool": (lambda v: v in GLOBAL_POOLS, f"one of {list(GLOBAL_POOLS)}"),
     "widths": (_widths, "1 to 8 whole numbers in [1, 1024] (osteo_cnn)"),
     "dense": (_dense, "a whole number in [1, 4096] (osteo_cnn)"),
+    "backbone": (lambda v: isinstance(v, str) and bool(_NAME.fullmatch(v)), "a timm model name (osteo_pooled_linear)"),
+    "anatomies": (_names(1, 8), "1 to 8 distinct names (osteo_pooled_linear)"),
+    "guard_classes": (_names(2, 32), "2 to 32 distinct class names (osteo_pooled_linear)"),
+    "ood_dims": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096,
+                 "a whole number in [1, 4096] (osteo_pooled_linear)"),
+    "views": (_names(1, 4, _VIEWS), f"1 to 4 of {list(_VIEWS)} (osteo_pooled_linear)"),
+    "hflip_tta": (lambda v: isinstance(v, bool), "true or false (osteo_pooled_linear)"),
+    "pooling": (_names(1, 2, _POOLINGS), f"1 or 2 of {list(_POOLINGS)} (osteo_pooled_linear)"),
 }
 
 

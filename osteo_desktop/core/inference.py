@@ -21,10 +21,12 @@ from .. import INTENDED_USE
 from .bundle import Bundle, read_bundle
 from .clinical import ClinicalInputs, clinical_from_film
 from .device import resolve_device as resolve_device  # re-exported (tests, GUI)
-from .eligibility import AgeRange, Eligibility, GuardOutput, GuardSpec, TagVerdict, check_tags, decide
+from .display import render
+from .eligibility import BY_IMAGE, AgeRange, Eligibility, GuardOutput, GuardSpec, TagVerdict, check_tags, decide
 from .errors import BundleError, InferenceError, OsteoError
 from .film import Film
-from .preprocessing import map_to_source, preprocess_film, preprocess_image
+from .picture_check import picture_problem
+from .preprocessing import map_to_source, preprocess_image
 from .score_bases import FilmScores, ScoreBook, choose_basis, reliability_text
 from .scoring import DECISION_NEGATIVE as DECISION_NEGATIVE  # re-exported: callers import them from here
 from .scoring import DECISION_NOT_SCREENED as DECISION_NOT_SCREENED
@@ -366,9 +368,13 @@ class Screener:
             return self._not_screened(decide(tags, None, None), inputs, warnings, timings)
         t = time.perf_counter()
         if display is None:
-            arr, geom = preprocess_film(film, cfg.preprocessing)
-        else:
-            arr, geom = preprocess_image(display, cfg.preprocessing)
+            display = render(film)  # the default display: what the reader sees is what the model sees
+        blank = picture_problem(film, display)  # blank, saturated or non-finite: nothing for the model to see
+        timings["picture_check"] = (time.perf_counter() - t) * 1000
+        if blank is not None:
+            return self._not_screened(Eligibility(False, tags.anatomy, BY_IMAGE, None, blank), inputs, warnings, timings)
+        t = time.perf_counter()
+        arr, geom = preprocess_image(display, cfg.preprocessing)
         timings["preprocess"] = (time.perf_counter() - t) * 1000
         step(0.2, "running the model")
 

@@ -5,8 +5,9 @@ A film can load without error and still show nothing: an all-NaN float DICOM, a 
 (float32 cannot tell the values apart any more), an all-zero or mis-mapped VOI LUT (every pixel
 black or white). The model would still give a score, and the reader a heatmap on a black film.
 
-`picture_problem(film, picture)` says why such a film cannot be screened (one sentence that names
-the file and what to check), or returns None when there is a picture. Statistics are computed in
+`picture_problem(film, picture)` says why such a film cannot be screened (in words a reader
+understands, and what to check), or returns None when there is a picture. `Screener.screen` makes
+such a film a "not screened" result with this reason, before the model runs. Statistics are computed in
 float64 on a strided sample (at most ~1 M pixels), so they neither overflow on huge modality values
 nor cost much on big films. Pure function: no Qt, no torch.
 """
@@ -41,6 +42,12 @@ def _level_name(level: float) -> str:
     return "one shade of grey"
 
 
+def _share(fraction: float) -> str:
+    if fraction >= 1.0:
+        return "all"
+    return f"{fraction:.1%}" if fraction < 0.9995 else "more than 99.9%"
+
+
 def _voi_text(choice: DisplayChoice | None) -> str:
     if choice is None:
         return "the display window"
@@ -56,16 +63,15 @@ def picture_problem(film: Film, picture: np.ndarray | None = None) -> str | None
     `picture` is the displayed film (`display.render(film)`, float [0, 1]) when the caller has it;
     without it the default display is rendered here.
     """
-    name = film.display_name
     values = _sample(film.pixels)
     if values.size == 0:
-        return f"{name}: the image holds no pixels; nothing to screen."
+        return "The image holds no pixels; there is nothing to screen."
     finite = np.isfinite(values)
     frac = float(finite.mean())
     if frac < MIN_FINITE_FRACTION:
-        what = "every pixel value is" if frac == 0.0 else f"{1.0 - frac:.0%} of the pixel values are"
+        what = "Every pixel value is" if frac == 0.0 else f"{1.0 - frac:.0%} of the pixel values are"
         return (
-            f"{name}: {what} NaN or infinite after the modality rescale (Rescale Slope/Intercept or Modality "
+            f"{what} NaN or infinite after the modality rescale (Rescale Slope/Intercept or Modality "
             "LUT); the picture holds no usable data, so it was not screened. Check the file's rescale "
             "tags or export it again."
         )
@@ -73,7 +79,7 @@ def picture_problem(film: Film, picture: np.ndarray | None = None) -> str | None
     lo, hi = float(v.min()), float(v.max())
     if not hi > lo:
         return (
-            f"{name}: every pixel has the same value ({lo:.6g}) after the modality rescale; there is no "
+            f"Every pixel has the same value ({lo:.6g}) after the modality rescale; there is no "
             "picture to screen. Check the file's Rescale Slope/Intercept or export it again."
         )
     choice = None
@@ -88,7 +94,7 @@ def picture_problem(film: Film, picture: np.ndarray | None = None) -> str | None
         if choice is None:
             choice = choose_display(film)
         return (
-            f"{name}: the picture is (nearly) uniform after {_voi_text(choice)}: {1.0 - detail:.1%} of it is "
+            f"The picture is (nearly) uniform after {_voi_text(choice)}: {_share(1.0 - detail)} of it is "
             f"{_level_name(level)}, so there is nothing to screen. Check the file's window or VOI LUT, or "
             "export the film again."
         )

@@ -105,8 +105,10 @@ def normalise(fitted: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
 
 def preprocess_image(image01: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, Geometry]:
     """THE preprocessing: a displayed [0, 1] grey image -> (C, H, W) model input and its geometry."""
-    img = np.nan_to_num(np.asarray(image01, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    img = np.clip(img, 0.0, 1.0)
+    img = np.asarray(image01, dtype=np.float32)
+    if img.size and not (float(img.min()) >= 0.0 and float(img.max()) <= 1.0):  # NaN fails both: sanitise
+        img = np.nan_to_num(img, nan=0.0, posinf=1.0, neginf=0.0)  # one copy, then in place
+        np.clip(img, 0.0, 1.0, out=img)
     fitted, geom = fit_to_input(img, cfg)
     return normalise(fitted, cfg), geom
 

@@ -37,7 +37,7 @@ def _voi_lut(table: np.ndarray, first: int = 0, bits: int = 12) -> Sequence:
 def test_all_nan_float_dicom_is_not_screened(tmp_path):
     film = load_film(_float_dicom(tmp_path / "nan.dcm", np.full((64, 64), np.nan, np.float32)))
     reason = picture_problem(film)
-    assert reason is not None and reason.startswith("nan.dcm") and "NaN or infinite" in reason
+    assert reason is not None and reason.startswith("Every pixel value is NaN or infinite")
 
 
 @pytest.mark.parametrize("slope, intercept, expect", [
@@ -49,7 +49,7 @@ def test_extreme_rescale_is_not_screened(helpers, tmp_path, slope, intercept, ex
     path = helpers.make_dicom(tmp_path / "rescale.dcm", helpers.ramp(), RescaleSlope=slope, RescaleIntercept=intercept)
     film = load_film(path)
     reason = picture_problem(film)
-    assert reason is not None and expect in reason and reason.startswith("rescale.dcm")
+    assert reason is not None and expect in reason
 
 
 def test_all_zero_voi_lut_is_not_screened(helpers, tmp_path):
@@ -70,7 +70,7 @@ def test_near_uniform_picture_is_not_screened():
     pixels = np.full((200, 200), 1000.0, np.float32)
     pixels[:3, :3] = 4000.0  # nine bright pixels of 40,000: 0.02 % detail
     reason = picture_problem(Film(path=__import__("pathlib").Path("flat.png"), pixels=pixels))
-    assert reason is not None and "uniform" in reason and reason.startswith("flat.png")
+    assert reason is not None and "uniform" in reason and "more than 99.9% of it is black" in reason
 
 
 def test_uniform_modality_values():

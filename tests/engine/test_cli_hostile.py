@@ -333,3 +333,34 @@ def test_patient_ids_that_clean_to_the_same_name_get_their_own_reports(tmp_path,
     assert rc == 0, err
     assert reports["a/b"].read_bytes() == before and patient_of(reports["a/b"]) == "a/b"
     assert len(list(out.glob("osteo-report_*.pdf"))) == 2
+
+
+# -- finding 3: blank, saturated and non-finite pictures are not screened, with the reason ------------
+def test_blank_and_saturated_films_are_not_screened(tmp_path, tiny_bundle, capsys):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from tests.robustness.hostile import _base_dataset, dicom_film, ramp, save_dicom
+
+    folder = tmp_path / "in"
+    nan = _base_dataset(Rows=64, Columns=64, SamplesPerPixel=1, PhotometricInterpretation="MONOCHROME2", BitsAllocated=32)
+    nan.FloatPixelData = np.full((64, 64), np.nan, "<f4").tobytes()
+    save_dicom(folder / "all_nan.dcm", nan)
+    dicom_film(folder / "slope_huge.dcm", ramp(), BitsStored=12, HighBit=11, RescaleSlope="1e300")
+    dicom_film(folder / "slope_tiny.dcm", ramp(), BitsStored=12, HighBit=11, RescaleSlope="1e-300")
+    dicom_film(folder / "intercept_1e38.dcm", ramp(), BitsStored=12, HighBit=11, RescaleIntercept="1e38")
+    lut = Dataset()
+    lut.LUTDescriptor = [4096, 0, 12]
+    lut.add_new("LUTData", "OW", np.zeros(4096, "<u2").tobytes())
+    dicom_film(folder / "zero_lut.dcm", ramp(), BitsStored=12, HighBit=11, VOILUTSequence=Sequence([lut]))
+    out = tmp_path / "out"
+    rc, rows, err = run(capsys, folder, "--out", out, "--json", "--bundle", tiny_bundle.path)
+    assert len(rows) == 5
+    for r in rows:
+        assert r["decision"] == "not_screened", (r["file"], r["decision"])
+        assert r["probabilities"] is None and r["low_bmd_score"] is None and r["not_screened_reason"]
+    reasons = {Path(r["file"]).stem: r["not_screened_reason"] for r in rows}
+    assert "NaN or infinite" in reasons["all_nan"] and "NaN or infinite" in reasons["slope_huge"]
+    assert "same value" in reasons["slope_tiny"] and "same value" in reasons["intercept_1e38"]
+    assert "uniform" in reasons["zero_lut"] and "VOI LUT" in reasons["zero_lut"]
+    assert not list(out.glob("*_overlay.png"))  # no heatmap on a black film
