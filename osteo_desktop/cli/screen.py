@@ -236,8 +236,8 @@ def screen_paths(args: argparse.Namespace) -> int:
             errors = spool.write(out_dir, bundle=screener.bundle, anonymize=args.anonymize, force=args.force,
                                  page_size=args.page_size, clinic=clinic_header_lines(args.clinic_name, args.clinic_address),
                                  on_written=lambda p: _report_written(p, recorder, screener))
-            for e in errors:
-                log.error("%s", e)
+            for message in errors:
+                log.error("%s", message)
             failed = failed or bool(errors)
     finally:
         if spool is not None:

@@ -73,16 +73,14 @@ def compact(item: ScreenedFilm, *, spill_dir: Path | None = None, max_side: int 
     """
     film, pred = item.film, item.prediction
     description = ""
+    pics: FilmPictures | _SpilledPictures | None = None
     if pictures and film.pixels is not None and film.pixels.ndim == 2 and film.pixels.size > 0:
-        pics: FilmPictures | _SpilledPictures | None = film_pictures(film, pred, max_side=max_side, shown=shown)
+        made = film_pictures(film, pred, max_side=max_side, shown=shown)
+        pics = _spill(made, spill_dir) if spill_dir is not None else made
         try:
             description = choose_display(film).description
         except Exception:  # a caption must not stop the report
             description = ""
-    else:
-        pics = None
-    if pics is not None and spill_dir is not None:
-        pics = _spill(pics, spill_dir)
     light_film = dataclasses.replace(film, pixels=_EMPTY, header=_light_header(film.header),
                                      warnings=list(film.warnings))
     light_pred = dataclasses.replace(pred, cam=None) if pred is not None else None
