@@ -111,3 +111,33 @@ def test_damaged_deflate_stream_is_a_load_error(tmp_path):
     with pytest.raises(FilmLoadError) as exc:
         load_film(path)
     assert str(exc.value).startswith(str(path))
+
+
+@pytest.mark.parametrize("bomb", BOMBS, ids=[b.name for b in BOMBS])
+def test_thumbnails_refuse_bombs_too(bomb, tmp_path, no_decoding):
+    """The study browser's reduced-resolution thumbnails are a decode path of their own."""
+    from osteo_desktop.core.loading.thumbnail import make_thumbnail
+
+    path = bomb.make(tmp_path, "small")
+    with pytest.raises(FilmTooLargeError):
+        make_thumbnail(path)
+
+
+def test_a_header_listing_never_inflates_a_deflated_bomb_whole(tmp_path, monkeypatch):
+    """Listing a folder reads headers only: at most the header allowance of a deflated data set."""
+    from osteo_desktop.core.loading import dicom_read
+    from osteo_desktop.core.loading.header import read_header
+
+    path = deflated_dicom_bomb(tmp_path / "big.dcm", rows=64, cols=64, bits=16, payload="real",
+                               extra_private=64 << 20)  # 64 MiB of zeros before the pixel data
+    seen = {"most": 0}
+    real_parse = dicom_read._parse
+
+    def measuring_parse(buf, stop_at_pixels):
+        seen["most"] = max(seen["most"], len(buf))
+        return real_parse(buf, stop_at_pixels)
+
+    monkeypatch.setattr(dicom_read, "_parse", measuring_parse)
+    header = read_header(path)
+    assert header.shape == (64, 64)
+    assert seen["most"] <= dicom_read.HEADER_ALLOWANCE + (1 << 20)

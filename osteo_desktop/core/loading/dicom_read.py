@@ -24,7 +24,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from ..errors import FilmLoadError
-from .budget import DecodeSize, bytes_per_sample, check_inflated
+from .budget import HEADER_ALLOWANCE, DecodeSize, bytes_per_sample, check_inflated
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def read_dicom(
     """`pydicom.dcmread`, except that deflated data is inflated in steps, within the budget.
 
     `check_header(ds)` is called on the deflated data set's header (parsed from its first megabyte)
-    before the rest is inflated; it raises to refuse the file. pydicom's own exceptions propagate.
+    before the rest is inflated; it raises to refuse the file. With `stop_before_pixels` at most the
+    header allowance is inflated. pydicom's own exceptions propagate.
     """
     meta, preamble, offset = _file_meta(path, force)
     tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -117,11 +118,14 @@ def _read_deflated(path: Path, meta: Any, preamble: bytes | None, offset: int, s
             pending = inflater.unconsumed_tail
             if inflater.eof:
                 break
+            if stop_before_pixels and len(out) >= HEADER_ALLOWANCE:
+                break  # the header ends well before this; pixel data is not read anyway
             check_inflated(path, len(out), max_bytes)
             if not checked and check_header is not None and len(out) >= PEEK_BYTES:
                 checked = True
                 _check_partial_header(out, check_header)
-    check_inflated(path, len(out), max_bytes)
+    if not stop_before_pixels:
+        check_inflated(path, len(out), max_bytes)
     if not out:
         raise FilmLoadError(f"{path}: the deflated DICOM data set is empty or not deflate data; the file is damaged.")
     if not checked and check_header is not None:

@@ -62,7 +62,7 @@ def make_thumbnail(path: str | os.PathLike[str], size: int = THUMB_SIZE, *, max_
     small: np.ndarray | None = None
     try:
         if kind == JPEG:
-            small = _jpeg_file(p, size)
+            small = _jpeg_file(p, size, max_bytes)
         elif kind in (DICOM, RAW_DICOM):
             small = _dicom_reduced(p, size, force=kind == RAW_DICOM, max_bytes=max_bytes)
     except OsteoError:
@@ -83,12 +83,14 @@ def _reduce_for(rows: int, cols: int, size: int) -> int:
     return max(0, int(math.floor(math.log2(longer / size)))) if longer > size else 0
 
 
-def _jpeg_file(p: Path, size: int) -> np.ndarray:
+def _jpeg_file(p: Path, size: int, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     from PIL import Image, ImageOps
 
-    from .raster import warnings_off
+    from .budget import check_decode_size
+    from .raster import _pillow_size, warnings_off
 
     with open(p, "rb") as fh, warnings_off(Image.DecompressionBombWarning), Image.open(fh) as im:
+        check_decode_size(p, _pillow_size(im), max_bytes)  # a film too big to open gets no thumbnail either
         if im.mode not in ("L", "RGB", "YCbCr", "CMYK"):
             raise ValueError(f"JPEG mode {im.mode}")  # 12-bit and the like: the loader decides
         im.draft("L", (size, size))  # DCT scaling: decodes at 1/2, 1/4 or 1/8 of the size
