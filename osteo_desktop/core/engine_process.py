@@ -64,7 +64,7 @@ READY = "ready"  # (READY, ModelInfo | None, EngineInfo)
 MODEL_FAILED = "model_failed"  # (MODEL_FAILED, NO_MODEL | MODEL_ERROR, message)
 NOTICE = "notice"  # (NOTICE, text)
 PROGRESS = "progress"  # (PROGRESS, rid, fraction, text)
-RESULT = "result"  # (RESULT, rid, Prediction)
+RESULT = "result"  # (RESULT, rid, Prediction, attention layer RGBA uint8 or None)
 FAILED = "failed"  # (FAILED, rid, message)
 CANCELLED = "cancelled"  # (CANCELLED, rid)
 EXPORT_PROGRESS = "export_progress"  # (EXPORT_PROGRESS, jid, text)
@@ -406,7 +406,12 @@ class _Engine:
                 self.send(FAILED, rid, screening_failure(e))
             return
         self._remember(req.path, pred)
-        self.send(RESULT, rid, pred)
+        layer = None
+        if getattr(pred, "cam", None) is not None:  # the viewer's attention layer, made here, not on its GUI thread
+            from .film_render import attention_rgba
+
+            layer = attention_rgba(pred.cam)
+        self.send(RESULT, rid, pred, layer)
 
     def _remember(self, path: str, pred: Any) -> None:
         self._recent[path] = pred

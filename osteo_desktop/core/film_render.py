@@ -66,3 +66,16 @@ def prepare_film(film: Film, thumb_size: int = THUMB_SIZE) -> PreparedFilm:
     choice = choose_display(film)
     shown = renderer.render_u8(choice.window, False) if choice.window else to_uint8(render(film))
     return PreparedFilm(film, renderer, choice, presets(film), fit(shown, thumb_size))
+
+
+def attention_rgba(cam01: np.ndarray) -> np.ndarray:
+    """The attention layer as RGBA: colour from the overlay colormap, alpha growing with attention.
+
+    Drawn over the film with painter opacity `o`, this composes to exactly `core.overlay.blend`:
+    grey * (1 - o*a) + heat * o*a with a = clip(1.5 * cam, 0, 1).
+    """
+    from .overlay import colorize
+
+    rgb = colorize(cam01)
+    alpha = np.clip(np.rint(np.clip(cam01 * 1.5, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, alpha[:, :, None]], axis=2)

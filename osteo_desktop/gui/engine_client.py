@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from ..core import engine_process as ep
 from ..core.export_job import EXPORT_CANCELLED, EXPORT_DONE, EXPORT_FAILED
+from .imaging import remember_attention
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,9 @@ class EngineClient(QObject):
             if self._screen is not None and self._screen[0] == msg[1]:
                 self._screen = None
             if kind == ep.RESULT:
+                cam = getattr(msg[2], "cam", None)
+                if cam is not None and len(msg) > 3 and msg[3] is not None:
+                    remember_attention(cam, msg[3])
                 self.result.emit(msg[1], msg[2])
             elif kind == ep.FAILED:
                 self.failed.emit(msg[1], msg[2])

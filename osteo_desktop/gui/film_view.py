@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..core.display import full_range_window
 from ..core.film import Film, Window
-from .imaging import LoadedFilm, attention_rgba, downscale, gray_qimage, qimage_to_rgb, rgb_qimage
+from .imaging import LoadedFilm, attention_layer, downscale, gray_qimage, qimage_to_rgb, rgb_qimage
 from .view_overlays import (
     Measurement,
     corner_lines,
@@ -211,7 +211,7 @@ class FilmView(QWidget):
             cam, status = None, "off"
         self._cam = cam
         self._cam_status = status if cam is not None or status != "ok" else "off"
-        self._cam_rgba = attention_rgba(cam) if cam is not None else None
+        self._cam_rgba = attention_layer(cam) if cam is not None else None
         self._cam_image = rgb_qimage(self._cam_rgba) if self._cam_rgba is not None else QImage()
         self._cam_scaled = None
         self.update()

@@ -20,7 +20,7 @@ from ..core.film import Film, Window
 from ..core.film_render import THUMB_SIZE as THUMB_SIZE  # re-exported: moved to core (no Qt)
 from ..core.film_render import FilmRenderer as FilmRenderer
 from ..core.film_render import PreparedFilm, prepare_film
-from ..core.overlay import colorize
+from ..core.film_render import attention_rgba as attention_rgba
 
 
 @dataclass
@@ -83,12 +83,21 @@ def qimage_to_rgb(img: QImage) -> np.ndarray:
     return buf[:, : w * 3].reshape(h, w, 3).copy()
 
 
-def attention_rgba(cam01: np.ndarray) -> np.ndarray:
-    """The attention layer as RGBA: colour from the overlay colormap, alpha growing with attention.
+def remember_attention(cam01: np.ndarray, rgba: np.ndarray) -> None:
+    """An attention layer made elsewhere (the screening process makes it with the result): the view
+    uses it for this very map instead of making it again on the GUI thread (~160 ms on a 2500 x 2000
+    film)."""
+    _LAYERS.append((cam01, rgba))
+    del _LAYERS[:-_KEEP_LAYERS]
 
-    Drawn over the film with painter opacity `o`, this composes to exactly `core.overlay.blend`:
-    grey * (1 - o*a) + heat * o*a with a = clip(1.5 * cam, 0, 1).
-    """
-    rgb = colorize(cam01)
-    alpha = np.clip(np.rint(np.clip(cam01 * 1.5, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
-    return np.concatenate([rgb, alpha[:, :, None]], axis=2)
+
+def attention_layer(cam01: np.ndarray) -> np.ndarray:
+    """`attention_rgba(cam01)`, made already when the screening process sent it along."""
+    for cam, rgba in reversed(_LAYERS):
+        if cam is cam01:
+            return rgba
+    return attention_rgba(cam01)
+
+
+_LAYERS: list[tuple[np.ndarray, np.ndarray]] = []  # (map, its layer): the last few results (GUI thread)
+_KEEP_LAYERS = 4

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from osteo_desktop.core import engine_process as ep
@@ -69,6 +70,10 @@ def test_a_killed_engine_fails_that_film_restarts_and_screens_the_next(qtbot, en
     pred = done.args[1]
     assert pred.model.name == "child-fake" and pred.cam.shape == (160, 200)
     assert w.view.cam_drawn()
+    from osteo_desktop.gui.imaging import _LAYERS, attention_rgba
+
+    sent = next(layer for cam, layer in _LAYERS if cam is pred.cam)  # made by the engine, not on the GUI thread
+    assert w.view._cam_rgba is sent and np.array_equal(sent, attention_rgba(pred.cam))
 
 
 def test_a_segfault_in_the_engine_is_a_film_error_not_a_viewer_crash(qtbot, engine_window, tmp_path):
