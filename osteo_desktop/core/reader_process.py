@@ -189,11 +189,8 @@ class ReaderProcess:
         self._closed = True
         proc = self._proc
         if proc is not None and proc.is_alive():
-            proc.terminate()
-            proc.join(0.5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(0.5)
+            proc.kill()
+            proc.join(1.0)
         gone = proc is None or not proc.is_alive()
         if self._lock.acquire(blocking=False):  # no call in flight: tidy up here (else the caller does)
             try:

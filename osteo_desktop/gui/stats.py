@@ -1,7 +1,8 @@
 """Responsiveness instrumentation, switched on by the environment variable OSTEO_GUI_STATS=out.json.
 
 A 5 ms precise QTimer measures the gaps between its ticks: a gap much longer than 5 ms is a stall of
-the GUI event loop. Gaps are attributed to the phases active at the time ("model-loading",
+the GUI event loop (with OSTEO_GUI_STALL_STACKS=1, a watchdog thread also records where the GUI thread
+was during each long stall: the culprit, for the benchmark to print). Gaps are attributed to the phases active at the time ("model-loading",
 "screening", both as "model-loading+screening", "exporting" while a report is written, or "idle")
 and the launch-to-window and time-to-result marks are written as JSON when the app exits. Used by
 bench/gui_responsiveness.py; costs nothing when the variable is unset.
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 log = logging.getLogger(__name__)
 
 ENV = "OSTEO_GUI_STATS"
+STACKS_ENV = "OSTEO_GUI_STALL_STACKS"  # set: also record where the GUI thread was during each long stall
 TICK_MS = 5
 LONG_MS = 50.0
 
@@ -37,10 +40,37 @@ class StallMeter(QObject):
         self.max_gap_ms: dict[str, float] = {}
         self.ticks: dict[str, int] = {}
         self.long_gaps: list[tuple[float, float, str]] = []  # (time.time(), gap ms, phase) for gaps > LONG_MS
+        self.stall_stacks: dict[str, float] = {}  # GUI-thread stack seen during a stall -> longest stall seen there
+        self._watch = bool(os.environ.get(STACKS_ENV))
+        self._gui_thread = threading.get_ident()
 
     def start(self) -> None:
         self._last = time.perf_counter()
         self._timer.start()
+        if self._watch:
+            threading.Thread(target=self._watchdog, name="osteo-stall-watchdog", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        """Every 20 ms: if the GUI thread is late by more than LONG_MS, note where it is."""
+        import traceback
+
+        while self._timer is not None:
+            time.sleep(0.02)
+            late = (time.perf_counter() - self._last) * 1000.0
+            if late <= LONG_MS:
+                continue
+            frame = sys._current_frames().get(self._gui_thread)
+            if frame is None:
+                continue
+            phase = "+".join(sorted(self.phases)) or "idle"
+            others = []
+            for ident, f in sys._current_frames().items():  # who else runs Python now (and may hold the GIL)
+                if ident in (self._gui_thread, threading.get_ident()):
+                    continue
+                top = traceback.extract_stack(f, limit=1)[-1]
+                others.append(f"{Path(top.filename).name}:{top.lineno} {top.name}")
+            where = f"[{phase}] others: {'; '.join(sorted(others))}\n" + "".join(traceback.format_stack(frame, limit=8))
+            self.stall_stacks[where] = max(self.stall_stacks.get(where, 0.0), round(late, 1))
 
     def stop(self) -> None:
         self._timer.stop()
@@ -82,6 +112,7 @@ class Stats:
             "ticks": self.meter.ticks,
             "long_gaps": self.meter.long_gaps,
             "torch_loaded_at_exit": "torch" in sys.modules,
+            "stall_stacks": sorted(((ms, where) for where, ms in self.meter.stall_stacks.items()), reverse=True)[:40],
         }
         try:
             self.path.write_text(json.dumps(data, indent=2), encoding="utf-8")
