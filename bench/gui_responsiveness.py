@@ -65,6 +65,23 @@ def _bundle_dir(arg: Path | None, tmp: Path) -> Path:
     return path
 
 
+def _print_stacks(stall_stacks: list, include: str = "", limit: int = 3) -> None:
+    """Where the GUI thread was during the longest stalls (OSTEO_GUI_STALL_STACKS), for phases
+    containing `include`, and which other threads were running Python then."""
+    shown = 0
+    for ms, where in stall_stacks:
+        phase = where.splitlines()[0]
+        if "exiting" in phase or include not in phase or shown >= limit:
+            continue
+        shown += 1
+        last = [line.strip() for line in where.strip().splitlines() if line.strip().startswith("File")][-2:]
+        print(f"  GUI thread during a {ms:.0f} ms stall {phase}: " + " <- ".join(reversed(last)))
+
+
+def _stacks_of(stats) -> list:
+    return sorted(((ms, where) for where, ms in stats.meter.stall_stacks.items()), reverse=True)
+
+
 def _verdict(ok: bool) -> str:
     return "ok" if ok else "OVER TARGET"
 
@@ -109,14 +126,7 @@ def cold_launch(film: Path, bundle: Path, device: str, tmp: Path) -> int:
     if longest:
         print("longest stalls (seconds after launch: ms, phase):",
               ", ".join(f"{t - t_launch:.2f} s: {g:.0f} ms {ph}" for t, g, ph in sorted(longest)))
-    shown = 0
-    for ms, where in data.get("stall_stacks", []):
-        phase = where.splitlines()[0]
-        if "exiting" in phase or shown >= 4:
-            continue
-        shown += 1
-        last = [line.strip() for line in where.strip().splitlines() if line.strip().startswith("File")][-2:]
-        print(f"  GUI thread during a {ms:.0f} ms stall {phase}: " + " <- ".join(reversed(last)))
+    _print_stacks(data.get("stall_stacks", []), limit=4)
     return 0
 
 
@@ -146,6 +156,7 @@ def warm_screening(film: Path, bundle: Path, device: str, repeat: int, sections:
     from osteo_desktop.gui.theme import apply_dark_theme
 
     print(f"\n== warm screening from this process ({repeat} runs, model loaded in the screening process) ==")
+    os.environ.setdefault("OSTEO_GUI_STALL_STACKS", "1")  # where the GUI thread was during long stalls
     app = QApplication.instance() or QApplication([sys.argv[0]])
     apply_dark_theme(app)
     stats = Stats(os.devnull)
@@ -177,10 +188,19 @@ def warm_screening(film: Path, bundle: Path, device: str, repeat: int, sections:
         w.close()
         return 1
     rc = 0
+    _wait(lambda: False, 1.0)  # let the first film's thumbnail and paint settle
+    stats.meter.max_gap_ms.clear()
+    stats.meter.enter("doing-nothing")
+    _wait(lambda: False, 3.0)
+    stats.meter.leave("doing-nothing")
+    floor = stats.meter.max_gap_ms.get("doing-nothing", 0.0)
+    print(f"noise floor: longest stall    {floor:7.1f} ms   while the viewer does nothing for 3 s (other programs and "
+          "the operating system's scheduling)")
     gaps, times = [], []
     for _ in range(repeat):
         w.session.forget_results()  # force a new screening of the same film
         stats.meter.max_gap_ms.clear()
+        stats.meter.stall_stacks.clear()
         t = time.perf_counter()
         w.screen_current()
         res = wait_outcome()
@@ -328,6 +348,7 @@ def folder_listing(w, stats, n: int) -> int:
     before = set(w.browser.paths())
     _wait(lambda: False, 0.3)  # the comparisons above blocked this thread: let the meter book that gap first
     stats.meter.max_gap_ms.clear()
+    stats.meter.stall_stacks.clear()
     stats.meter.enter("listing")
     t0 = time.perf_counter()
     w.open_paths([folder], remember=False)
@@ -357,6 +378,7 @@ def folder_listing(w, stats, n: int) -> int:
           f"{thumb_s * 1000:.0f} ms)")
     print(f"decoding one film whole        {whole_s:7.2f} s   (listing by decoding every film: ~{whole_s * n:.0f} s)")
     print(f"longest stall while listing    {gap:7.1f} ms   (target < {STALL_TARGET_MS:.0f} ms: {_verdict(gap < STALL_TARGET_MS)})")
+    _print_stacks(_stacks_of(stats), "listing")
     return 0
 
 
@@ -407,6 +429,7 @@ def pdf_export(w, stats, wait_outcome, outcome: list) -> int:
     loop.exec()
     outcome.clear()
     stats.meter.max_gap_ms.clear()
+    stats.meter.stall_stacks.clear()
     t = time.perf_counter()
     if w.export_pdf(out, page_size="A4", anonymize=False, force=False) is None:
         print("FAILED: the export did not start")
@@ -419,6 +442,7 @@ def pdf_export(w, stats, wait_outcome, outcome: list) -> int:
     gap = stats.meter.max_gap_ms.get("exporting", 0.0)
     print(f"PDF report export             {ms:7.0f} ms ({out.stat().st_size // 1024} KiB)")
     print(f"longest stall while exporting {gap:7.1f} ms   (target < {STALL_TARGET_MS:.0f} ms: {_verdict(gap < STALL_TARGET_MS)})")
+    _print_stacks(_stacks_of(stats), "exporting")
     return 0
 
 
