@@ -6,7 +6,7 @@ import sys
 import threading
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from osteo_desktop.gui import screening as scr
@@ -263,7 +263,7 @@ def test_drop_opens_files(qtbot, make_window, tmp_path):
     w = make_window(FakeScreener())
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(png))])
-    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
     enter.ignore()
     w.dragEnterEvent(enter)  # offscreen has no drag-and-drop machinery: call the handlers as the platform would
     assert enter.isAccepted()
