@@ -184,11 +184,42 @@ def _find_cam_layer(model: torch.nn.Module, configured: str) -> torch.nn.Module:
 @functools.lru_cache(maxsize=1)
 def _recording_gradcam_class():
     """pytorch-grad-cam's GradCAM that also keeps the largest raw (pre-normalisation) map value,
-    so an all-zero map can be told apart from a real one (imported lazily: it pulls in torch)."""
+    so an all-zero map can be told apart from a real one (imported lazily: it pulls in torch).
+
+    A format-2 model may run its backbone more than once per film (several *views* of the input:
+    the whole film, a crop...). The target layer then fires once per view; the map must come from
+    one view whose picture covers the whole input, paired with that same call's gradient. `call`
+    says which forward call of the target layer to keep (0: the first; models with one view)."""
     from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
+
+    class OneCallActivationsAndGradients(ActivationsAndGradients):
+        keep_call = 0
+
+        def __call__(self, x):
+            self._act_calls = self._grad_calls = 0
+            return super().__call__(x)
+
+        def save_activation(self, module, input, output):
+            self._act_calls += 1
+            if self._act_calls - 1 == self.keep_call:
+                super().save_activation(module, input, output)
+
+        def save_gradient(self, module, input, output):
+            self._grad_calls += 1
+            if self._grad_calls - 1 == self.keep_call:
+                super().save_gradient(module, input, output)
 
     class RecordingGradCAM(GradCAM):
         raw_max = 0.0
+
+        def __init__(self, *a, call: int = 0, **k):
+            super().__init__(*a, **k)
+            default: Any = getattr(self, "activations_and_grads")  # noqa: B009 (GradCAM is untyped)
+            default.release()  # its hooks record every call; ours keep one
+            aag = OneCallActivationsAndGradients(self.model, self.target_layers, self.reshape_transform, self.detach)
+            aag.keep_call = call
+            self.activations_and_grads = aag
 
         def get_cam_image(self, *a, **k):  # weights x activations, before ReLU/normalisation
             img = super().get_cam_image(*a, **k)
@@ -196,6 +227,19 @@ def _recording_gradcam_class():
             return img
 
     return RecordingGradCAM
+
+
+WHOLE_FILM_VIEWS = ("whole", "half")  # views of a format-2 model that show the whole input
+
+
+def cam_view_call(model_kwargs: dict[str, Any]) -> int | None:
+    """Which backbone call per film gives the Grad-CAM map: the first view that shows the whole film
+    (None: no such view, so no map can be drawn on the film)."""
+    views = list(model_kwargs.get("views", ["whole"]))
+    for i, v in enumerate(views):
+        if v in WHOLE_FILM_VIEWS:
+            return i
+    return None
 
 
 @dataclass(frozen=True)
@@ -277,6 +321,7 @@ class Screener:
         self._move_to(resolve_device(device))
         self.model_info = ModelInfo(cfg.name, cfg.version, cfg.sha256, cfg.architecture)
         self._cam_layer = _find_cam_layer(self._model, cfg.gradcam_layer)
+        self._cam_call = cam_view_call(cfg.model_kwargs)
         self.load_ms = (time.perf_counter() - t0) * 1000
         log.info("model %s %s loaded on %s in %.0f ms", cfg.name, cfg.version, self.device, self.load_ms)
 
@@ -304,13 +349,13 @@ class Screener:
         if target is None:
             with torch.inference_mode():
                 return self._model(x)[0].float().cpu().numpy(), None, 0.0
-        cam = _recording_gradcam_class()(model=self._model, target_layers=[self._cam_layer])
+        cam = _recording_gradcam_class()(model=self._model, target_layers=[self._cam_layer], call=self._cam_call or 0)
         try:
             maps = cam(input_tensor=x, targets=[target])
             out = cam.outputs[0].detach().float().cpu().numpy()
         finally:
             cam.activations_and_grads.release()
-        if target.index is None:
+        if target.index is None or self._cam_call is None:
             return out, None, 0.0
         return out, maps[0].astype(np.float32), cam.raw_max
 
