@@ -430,8 +430,10 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         key = str(header.path)
-        self.browser.add_film(header, self.thumbs.request(key))  # the cached thumbnail, or one in the making
         first = self.opening.listed(jid, key)
+        # the film about to be shown brings its own thumbnail; the others get theirs in the background
+        thumb = self.thumbs.cached(key) if first == key else self.thumbs.request(key)
+        self.browser.add_film(header, thumb)
         if first is not None:
             self._request_film(first)
 
