@@ -107,24 +107,26 @@ def part_bombs(work: Path, device: str) -> bool:
     print("\n== 1. decompression bombs (full payload), peak RSS of osteo-screen with the model ==")
     folder = work / "bombs"
     folder.mkdir(parents=True, exist_ok=True)
-    cases: list[tuple[str, Path, str]] = []
+    cases: list[tuple[str, Path, str, list[str]]] = []
     for bomb in hostile.BOMBS:
         t = time.perf_counter()
         path = bomb.make(folder, "real")
-        cases.append((bomb.name, path, f"{bomb.issue_text} (made in {time.perf_counter() - t:.0f} s)"))
-    cases.append(("demo film (legitimate)", REPO / "resources" / "demo" / "knee_demo.dcm", "for comparison"))
+        cases.append((bomb.name, path, f"{bomb.issue_text} (made in {time.perf_counter() - t:.0f} s)", []))
+    cases.append(("demo film (legitimate)", REPO / "resources" / "demo" / "knee_demo.dcm", "for comparison", []))
     big = folder / "big_legit.dcm"
-    _big_legit_film(big)
-    cases.append(("7800 x 7800 16-bit (legitimate, inside the budget)", big, "for comparison"))
+    side = _big_legit_film(big)
+    cases.append((f"{side} x {side} 16-bit (legitimate, at the budget's edge)", big, "for comparison", []))
+    cases.append(("the same with --out --pdf (PNGs, JSON, report)", big, "for comparison",
+                  ["--out", str(folder / "out"), "--pdf", "--force"]))
     ok = True
     print(f"{'case':52} {'file':>9} {'peak RSS':>9}  rc  result")
-    for name, path, note in cases:
-        rc, peak, out, err, _ = run_measured(screen_cmd(str(path), "--json", "-q", device=device), timeout=1800)
+    for name, path, note, extra in cases:
+        rc, peak, out, err, _ = run_measured(screen_cmd(str(path), "--json", "-q", *extra, device=device), timeout=1800)
         row = json.loads(out.splitlines()[0]) if out.strip() else {}
         result = row.get("error") or row.get("decision") or err.strip().splitlines()[-1:] or "?"
         size = path.stat().st_size
         size_txt = f"{size / MB:.1f} MB" if size >= MB else f"{size / 1024:.0f} KB"
-        is_bomb = "legitimate" not in name
+        is_bomb = not note.startswith("for comparison")
         good = peak <= RSS_LIMIT_MB and (not is_bomb or (row.get("status") == "error" and "too large" in row.get("error", "")))
         ok &= good
         print(f"{name:52} {size_txt:>9} {peak:7.0f} MB {rc:3}  {'OK ' if good else 'BAD'} {str(result)[:150]}")
@@ -132,14 +134,17 @@ def part_bombs(work: Path, device: str) -> bool:
     return ok
 
 
-def _big_legit_film(path: Path) -> None:
+def _big_legit_film(path: Path) -> int:
     import numpy as np
 
-    side = 7800  # 7800^2 * 4 bytes = 232 MiB float32 picture: inside the 256 MiB budget
+    from osteo_desktop.core.loading import DEFAULT_MAX_BYTES
+
+    side = int((DEFAULT_MAX_BYTES / 4) ** 0.5) - 8  # its float32 picture just inside the budget
     y = np.linspace(0, 1, side, dtype=np.float32)[:, None]
     x = np.linspace(0, 1, side, dtype=np.float32)[None, :]
     arr = (4095 * (0.3 + 0.4 * np.sin(6 * x) * np.cos(4 * y) ** 2)).clip(0, 4095).astype(np.uint16)
     hostile.dicom_film(path, arr, BitsStored=12, HighBit=11)
+    return side
 
 
 # -- 2. batch ------------------------------------------------------------------------------------------

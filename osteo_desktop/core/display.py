@@ -148,11 +148,24 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
 
 
 def apply_voi_lut(pixels: np.ndarray, lut: VoiLut) -> np.ndarray:
-    idx = np.nan_to_num(pixels, nan=lut.first_mapped).astype(np.float64) - lut.first_mapped
-    idx = np.clip(idx, 0, len(lut.table) - 1).astype(np.int64)
-    out = lut.table[idx].astype(np.float32)
+    """The VOI LUT, output scaled to [0, 1]; in bands of rows, so that the float64 and int64 index
+    arrays never cost more than ~1 M pixels' worth of memory on a big film."""
     top = float((1 << lut.output_bits) - 1) if lut.output_bits > 0 else float(lut.table.max() or 1)
-    return np.clip(out / max(top, 1.0), 0.0, 1.0)
+    table = lut.table.astype(np.float32)
+    last = len(lut.table) - 1
+
+    def mapped(chunk: np.ndarray) -> np.ndarray:
+        idx = np.nan_to_num(chunk, nan=lut.first_mapped).astype(np.float64) - lut.first_mapped
+        np.clip(idx, 0, last, out=idx)
+        return np.clip(table[idx.astype(np.int64)] / max(top, 1.0), 0.0, 1.0)
+
+    if pixels.ndim != 2:
+        return mapped(pixels)
+    out = np.empty(pixels.shape, dtype=np.float32)
+    band = max(1, (1 << 20) // max(1, pixels.shape[1]))
+    for r in range(0, pixels.shape[0], band):
+        out[r : r + band] = mapped(pixels[r : r + band])
+    return out
 
 
 def render(film: Film, window: Window | None = None, invert: bool | None = None) -> np.ndarray:
@@ -174,8 +187,8 @@ def render(film: Film, window: Window | None = None, invert: bool | None = None)
         flip = choice.invert
     if invert:
         flip = not flip
-    if flip:
-        out = 1.0 - out
+    if flip:  # in place: `out` is this call's own array
+        out = np.subtract(np.float32(1.0), out, out=out) if out.dtype == np.float32 else 1.0 - out
     return out
 
 

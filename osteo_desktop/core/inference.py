@@ -480,7 +480,8 @@ class Screener:
                 cam_status = CAM_EMPTY
                 warnings.append("Grad-CAM map is all zero for this film: no attention map is shown.")
             else:
-                cam = np.clip(map_to_source(cam_in, geom), 0.0, 1.0)
+                cam = map_to_source(cam_in, geom)
+                np.clip(cam, 0.0, 1.0, out=cam)  # in place: the map is as big as the film
                 cam_status = CAM_OK
         timings["postprocess"] = (time.perf_counter() - t) * 1000
         timings["total"] = sum(timings.values())

@@ -31,10 +31,15 @@ def blend(display_u8: np.ndarray, cam01: np.ndarray | None, opacity: float = 0.4
         return grey
     if cam01.shape != display_u8.shape:
         raise ValueError(f"heatmap {cam01.shape} does not match film {display_u8.shape}")
-    cam = np.asarray(cam01, dtype=np.float32)
-    heat = colorize(cam)
-    w_heat = np.clip(cam * np.float32(1.5), 0.0, 1.0) * np.float32(np.clip(opacity, 0.0, 1.0))
-    return cv2.blendLinear(grey, heat, np.float32(1.0) - w_heat, w_heat)
+    alpha = np.float32(np.clip(opacity, 0.0, 1.0))
+    # in bands of rows: the float temporaries of a big film never exceed ~1 M pixels' worth
+    band = max(1, (1 << 20) // max(1, grey.shape[1]))
+    for r in range(0, grey.shape[0], band):
+        cam = np.asarray(cam01[r : r + band], dtype=np.float32)
+        heat = colorize(cam)
+        w_heat = np.clip(cam * np.float32(1.5), 0.0, 1.0) * alpha
+        grey[r : r + band] = cv2.blendLinear(grey[r : r + band], heat, np.float32(1.0) - w_heat, w_heat)
+    return grey
 
 
 def colorbar(height: int, width: int = 24) -> np.ndarray:

@@ -141,3 +141,13 @@ def test_a_header_listing_never_inflates_a_deflated_bomb_whole(tmp_path, monkeyp
     header = read_header(path)
     assert header.shape == (64, 64)
     assert seen["most"] <= dicom_read.HEADER_ALLOWANCE + (1 << 20)
+
+
+def test_the_budget_can_be_raised_for_a_computer_with_the_memory(monkeypatch):
+    from osteo_desktop.core.loading import budget
+
+    monkeypatch.setenv(budget.BUDGET_ENV, "512")
+    assert budget._budget_from_env() == 512 << 20
+    for junk in ("", "0", "-5", "lots"):
+        monkeypatch.setenv(budget.BUDGET_ENV, junk)
+        assert budget._budget_from_env() == budget.STANDARD_MAX_BYTES

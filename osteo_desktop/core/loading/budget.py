@@ -16,16 +16,40 @@ DICOM data is inflated in steps and may not grow beyond the budget plus a header
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FilmLoadError, FilmTooLargeError
 
+log = logging.getLogger(__name__)
+
 MIB = 1 << 20
-#: Default budget for one film. A 43 x 43 cm detector at 100 um (4300 x 4300, 16-bit) needs 71 MiB
-#: (its float32 picture); 256 MiB admits a 67-megapixel film while keeping the whole screening of one
-#: film (with the model loaded) well under 1.5 GB.
-DEFAULT_MAX_BYTES = 256 * MIB
+#: Budget for one film unless $OSTEO_MAX_FILM_MB says otherwise (read once, at import). The largest
+#: clinical detectors (43 x 43 cm at 100 um: 4300 x 4300, 16-bit) need 71 MiB (their float32
+#: picture); 128 MiB admits 33 megapixels, and screening any film inside it stays under 1.5 GB with
+#: the model loaded (bench/hostile_input.py measures a film at the edge).
+BUDGET_ENV = "OSTEO_MAX_FILM_MB"
+STANDARD_MAX_BYTES = 128 * MIB
+
+
+def _budget_from_env() -> int:
+    text = os.environ.get(BUDGET_ENV, "").strip()
+    if not text:
+        return STANDARD_MAX_BYTES
+    try:
+        mb = int(text)
+        if mb <= 0:
+            raise ValueError
+    except ValueError:
+        log.warning("%s=%r is not a positive whole number of megabytes; using %d MB", BUDGET_ENV, text,
+                    STANDARD_MAX_BYTES // MIB)
+        return STANDARD_MAX_BYTES
+    return mb * MIB
+
+
+DEFAULT_MAX_BYTES = _budget_from_env()
 #: What a DICOM header (without its pixel data) may add to the budget when deflated data is inflated.
 HEADER_ALLOWANCE = 32 * MIB
 PICTURE_BYTES_PER_PIXEL = 4  # Film.pixels is float32
@@ -87,7 +111,8 @@ def check_decode_size(path: Path, size: DecodeSize, max_bytes: int = DEFAULT_MAX
         raise FilmTooLargeError(
             f"{path}: the image is too large to open safely: {size.describe()} need "
             f"{_mb(size.needed_bytes)} of memory ({what}), above the limit of {_mb(max_bytes)} per film. "
-            "Downsample it (or keep only the frame you need) before opening."
+            "Downsample it (or keep only the frame you need) before opening, or raise the limit with "
+            f"{BUDGET_ENV} on a computer with the memory."
         )
 
 
