@@ -127,9 +127,14 @@ def part_bombs(work: Path, device: str) -> bool:
         size = path.stat().st_size
         size_txt = f"{size / MB:.1f} MB" if size >= MB else f"{size / 1024:.0f} KB"
         is_bomb = not note.startswith("for comparison")
-        good = peak <= RSS_LIMIT_MB and (not is_bomb or (row.get("status") == "error" and "too large" in row.get("error", "")))
-        ok &= good
-        print(f"{name:52} {size_txt:>9} {peak:7.0f} MB {rc:3}  {'OK ' if good else 'BAD'} {str(result)[:150]}")
+        if is_bomb:  # the acceptance: refused, with a clear error, within the memory limit
+            good = peak <= RSS_LIMIT_MB and row.get("status") == "error" and "too large" in row.get("error", "")
+            ok &= good
+            verdict = "OK " if good else "BAD"
+        else:  # legitimate films are measured for comparison only
+            verdict = "ok " if rc == 0 else "BAD"
+            ok &= rc == 0
+        print(f"{name:52} {size_txt:>9} {peak:7.0f} MB {rc:3}  {verdict} {str(result)[:150]}")
         print(f"{'':52} issue: {note}")
     return ok
 
@@ -197,7 +202,8 @@ def part_fuzz(work: Path, device: str, n: int, seed: int) -> bool:
     films = [m.path for m in hostile.mutants(seeds, folder / "films", n, seed=seed)]
     t = time.perf_counter()
     rc, peak, stdout, err, _ = run_measured(
-        screen_cmd(str(folder / "films"), "--out", str(folder / "out"), "--json", "-q", device=device), timeout=3600)
+        screen_cmd(str(folder / "films"), "--out", str(folder / "out"), "--json", "-q", device=device),
+        timeout=max(3600, 10 * n))  # a hang, not a slow machine: 10 s per film is far beyond any film's need
     rows = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
     names = {Path(r["file"]).name for r in rows}
     missing = [p.name for p in films if p.name not in names]
