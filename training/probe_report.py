@@ -181,6 +181,22 @@ def report_markdown(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+def age_confound_lines(res: dict) -> list[str]:
+    knee = res["scores"].get("knee", {})
+    if "age_only" not in knee:
+        return ["No clinical inputs were available."]
+    bands = knee["image"].get("age_band_auc") or {}
+    old = bands.get(">=50", {})
+    L = [f"On the knee set age alone separates normal from low bone density with AUC {ci_str(knee['age_only']['auc'], knee['age_only']['auc_ci95'])}. "
+         "An image model can look good by recognising age; the combined score uses age and sex explicitly, and the image-only AUC "
+         "within age bands shows what the film adds beyond age."]
+    if old and old.get("n_normal") == 0:
+        L.append(f"No knee patient aged 50 or more is normal in this set ({old['n_images']} films, all low bone density): within >= 50 "
+                 "there is nothing to separate, so no score can be validated there on these data.")
+    L.append("The spine set carries no age or sex: the spine decision rests on the image alone.")
+    return L
+
+
 def model_card(res: dict, config: dict) -> str:
     ab = res["ablation"]
     tr = config["training"]
@@ -207,11 +223,7 @@ def model_card(res: dict, config: dict) -> str:
           "Patient-level 5-fold CV; 95% CIs from a patient bootstrap. Thresholds were chosen on these same out-of-fold scores "
           "for sensitivity >= 0.90: expect lower sensitivity on new data. The metrics are those of the recipe, not of these exact weights.", ""]
     L += scores_section(res)
-    L += ["## The age confound", "",
-          "On the knee set age alone separates normal from low bone density (see the clinical-only row and age alone above): every "
-          "normal knee patient is younger than 50, so within >= 50 there is nothing to separate and the image-only AUC there is undefined. "
-          "An image model can look good by recognising age. The combined score uses age and sex explicitly; the image-only AUC within "
-          "age bands shows what the film adds beyond age. The spine set carries no age or sex: the spine decision rests on the image alone.", ""]
+    L += ["## The age confound", ""] + age_confound_lines(res) + [""]
     o = ab["optimism"]
     L += ["## How optimistic the choice is", "",
           f"Nested selection gives knee {f2(o['nested_auc'].get('knee'))}, spine {f2(o['nested_auc'].get('spine'))} (image-only AUC) against the "
