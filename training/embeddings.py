@@ -236,7 +236,7 @@ class EmbeddingCache:
         fd, tmp = tempfile.mkstemp(dir=npz.parent, suffix=".npz.tmp")
         os.close(fd)
         with open(tmp, "wb") as f:
-            np.savez(f, **data)  # type: ignore[arg-type]
+            np.savez(f, **data)
         os.replace(tmp, npz)
 
     # -- read ----------------------------------------------------------------------------------

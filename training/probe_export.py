@@ -54,8 +54,10 @@ def assemble(backbone: Backbone, state: dict, fs: FeatureSet, common: Standardis
         net.guard.bias.copy_(f32(g.intercept))
         for a in anatomies:
             h = heads[a].rebased(common)
-            net.heads[a].weight.copy_(f32(h.coef))
-            net.heads[a].bias.copy_(f32(h.intercept))
+            lin = net.heads[a]
+            assert isinstance(lin, torch.nn.Linear)
+            lin.weight.copy_(f32(h.coef))
+            lin.bias.copy_(f32(h.intercept))
         net.ood_mean.copy_(f32(ood.mean))
         net.ood_whiten.copy_(f32(ood.whiten))
     return net.eval()
