@@ -64,8 +64,8 @@ def ablation_markdown(res: dict) -> str:
         L += [f"Fine-tuning row (not re-run): the shipped 1.1.0 ({ft['name']}, Lite0 fine-tuned end to end at {ft['input_size']} px, same "
               f"split seed): knee AUC {ci_str(ft['knee']['auc'], ft['knee']['auc_ci95'])}, spine AUC {ci_str(ft['spine']['auc'], ft['spine']['auc_ci95'])} "
               f"(from `{ft['source']}`). No fine-tuning row at 384/512 px was run: that run's 5 CV folds took {ft['cv_seconds_measured'] / 60:.0f} min "
-              f"of training at 256 px on a 2-core CPU; one training step per film at 512 px measured {ft['step_cost_512_vs_256']['ratio']:.1f}x "
-              f"the 256-px step in this run, i.e. about {ft['cv_seconds_at_512_estimated'] / 3600:.1f} h for the CV alone (before inner model "
+              f"of training at {ft['input_size'][0]} px on a 2-core CPU (its results.json); at 512 px every step processes {ft['pixel_ratio_512']:.0f}x "
+              f"the pixels, i.e. at least {ft['cv_seconds_at_512_estimated'] / 3600:.1f} h for the CV alone (before inner model "
               "selection and the final fit), beyond this task's one-hour budget with no GPU lent (`training/gpu_job.sh` holds the 512-px "
               "recipe for when one is).", ""]
     o = ab["optimism"]

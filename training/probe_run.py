@@ -185,10 +185,11 @@ def run_probe(opt: ProbeOptions) -> dict[str, Any]:
         fr = json.loads(Path(opt.finetune_results).read_text())
         m = fr["cv"]["metrics"]
         fold_s = [float(f.get("seconds") or 0) for f in fr["cv"].get("fold_details", [])]
-        cost = finetune_cost_ratio()
-        finetune = {"name": fr.get("name"), "input_size": fr.get("preprocessing", {}).get("input_size"),
-                    "source": str(opt.finetune_results), "cv_seconds_measured": sum(fold_s),
-                    "step_cost_512_vs_256": cost, "cv_seconds_at_512_estimated": sum(fold_s) * cost["ratio"],
+        size = fr.get("preprocessing", {}).get("input_size") or [256, 256]
+        pixel_ratio = (512 * 512) / (int(size[0]) * int(size[1]))
+        finetune = {"name": fr.get("name"), "input_size": size,
+                    "source": str(opt.finetune_results), "cv_seconds_measured": sum(fold_s), "pixel_ratio_512": pixel_ratio,
+                    "cv_seconds_at_512_estimated": sum(fold_s) * pixel_ratio,
                     **{a: {"auc": m[a]["auc_low_bmd"], "auc_ci95": m[a]["ci95"].get("auc_low_bmd")} for a in ANATOMIES if a in m}}
     results["ablation"] = {
         "rows": summary, "table": _row_table(summary), "winner": winner, "selection_rule":
@@ -393,29 +394,6 @@ def run_probe(opt: ProbeOptions) -> dict[str, Any]:
         if opt.bundle_out is not None:
             shutil.copyfile(Path(opt.bundle_out) / "MODEL_CARD.md", d / "MODEL_CARD.md")
     return res
-
-
-def finetune_cost_ratio(sizes: tuple[int, int] = (256, 512), batch: int = 4, reps: int = 2) -> dict:
-    """Measured seconds of one training step (forward + backward + update) of Lite0 at two input sizes."""
-    import timm
-    import torch
-
-    out = {}
-    for s in sizes:
-        m = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=3).train()
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
-        x = torch.randn(batch, 3, s, s)
-        yy = torch.zeros(batch, dtype=torch.long)
-        times = []
-        for i in range(reps + 1):
-            t = time.perf_counter()
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(m(x), yy).backward()
-            opt.step()
-            if i:  # the first step warms up
-                times.append(time.perf_counter() - t)
-        out[s] = float(np.median(times)) / batch
-    return {"seconds_per_film_step": out, "ratio": out[sizes[1]] / out[sizes[0]]}
 
 
 def _strip(m: dict) -> dict:
