@@ -22,12 +22,17 @@ standardised features ``z = (f - feat_mean) / feat_std``; scikit-learn's ``coef_
 straight into the ``nn.Linear`` weights. The Mahalanobis distance is
 ``d2 = ||(z - ood_mean) @ ood_whiten||^2`` (PCA + shrinkage covariance folded into ``ood_whiten``).
 
+Heatmaps: ``forward_with_cam(x, anatomy)`` returns the outputs of the same forward pass and a Grad-CAM
+map on the input grid, computed per backbone pass (view, mirror) and mapped back onto the region of
+the input each view covers. Use it rather than pytorch-grad-cam on ``backbone.bn2``: that layer runs
+once per view, and pytorch-grad-cam would pair one view's activations with another view's gradients.
+
 Depends on torch and timm only (no Qt): the application and training build it the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -35,7 +40,7 @@ from timm.models import register_model
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["PooledLinearNet", "osteo_pooled_linear", "VIEWS", "POOLINGS", "view_input", "pool_features", "split_output",
+__all__ = ["PooledLinearNet", "osteo_pooled_linear", "VIEWS", "POOLINGS", "view_input", "view_region", "pool_features", "split_output",
            "GUARD_CLASSES", "ANATOMIES"]
 
 VIEWS = ("whole", "half", "centre", "band")
@@ -57,6 +62,17 @@ def view_input(x: torch.Tensor, view: str, flip: bool = False) -> torch.Tensor:
         return x[..., H // 4 : H // 4 + H // 2, W // 4 : W // 4 + W // 2]
     if view == "band":
         return x[..., H // 4 : H // 4 + H // 2, :]
+    raise ValueError(f"unknown view {view!r}; known views: {list(VIEWS)}")
+
+
+def view_region(view: str, H: int, W: int) -> tuple[int, int, int, int]:
+    """(top, left, rows, cols) of the input that a view covers (for mapping its heatmap back)."""
+    if view in ("whole", "half"):
+        return 0, 0, H, W
+    if view == "centre":
+        return H // 4, W // 4, H // 2, W // 2
+    if view == "band":
+        return H // 4, 0, H // 2, W
     raise ValueError(f"unknown view {view!r}; known views: {list(VIEWS)}")
 
 
@@ -143,6 +159,50 @@ class PooledLinearNet(nn.Module):
     # timm-style conveniences (Grad-CAM helpers look for a classifier)
     def get_classifier(self) -> nn.Module:
         return self.heads[self.anatomies[0]]
+
+    def view_keys(self) -> list[tuple[str, bool]]:
+        """(view, mirrored) in the order `features` runs the backbone on them."""
+        return [(v, f) for v in self.views for f in ((False, True) if self.hflip_tta else (False,))]
+
+    def low_bmd_logit(self, out: torch.Tensor, anatomy: str, low_idx: Sequence[int] = (1, 2)) -> torch.Tensor:
+        """log(P(low BMD) / P(normal)) of one anatomy head, from `forward`'s output (temperature-free)."""
+        z = split_output(out, self.guard_classes, self.anatomies, self.num_classes)["heads"][anatomy]
+        normal = [i for i in range(self.num_classes) if i not in set(low_idx)]
+        return torch.logsumexp(z[..., list(low_idx)], dim=-1) - torch.logsumexp(z[..., normal], dim=-1)
+
+    def forward_with_cam(self, x: torch.Tensor, anatomy: str,
+                         target: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass and its Grad-CAM on the input grid, correct for several views and mirroring.
+
+        `pytorch-grad-cam` pairs one activation with one gradient per target layer, which is wrong when
+        the layer (``backbone.bn2``) runs once per view. Here every backbone pass gets its own map
+        ReLU(sum_c mean(grad_c) * A_c), mirrored back when its input was mirrored, resized onto the
+        input region the view covers and summed. Target: `target(out)` (a scalar per image), by
+        default the anatomy head's low-BMD logit. Returns (outputs detached, (B, H, W) maps, not
+        normalised; the caller scales them, e.g. to [0, 1]).
+        """
+        acts: list[torch.Tensor] = []
+        hook = self.backbone.bn2.register_forward_hook(lambda _m, _i, o: acts.append(o))
+        try:
+            with torch.enable_grad():
+                out = self.forward(x)
+                score = (target(out) if target is not None else self.low_bmd_logit(out, anatomy)).sum()
+                grads = torch.autograd.grad(score, acts)
+        finally:
+            hook.remove()
+        keys = self.view_keys()
+        if len(acts) != len(keys):
+            raise RuntimeError(f"expected {len(keys)} backbone passes, recorded {len(acts)}")
+        B, _, H, W = x.shape
+        cam = torch.zeros(B, H, W, dtype=torch.float32, device=x.device)
+        for (view, flip), a, g in zip(keys, acts, grads, strict=True):
+            m = torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(dim=1)).detach().float()
+            if flip:
+                m = torch.flip(m, dims=(-1,))
+            top, left, rh, rw = view_region(view, H, W)
+            cam[:, top : top + rh, left : left + rw] += F.interpolate(m[:, None], size=(rh, rw), mode="bilinear",
+                                                                       align_corners=False)[:, 0]
+        return out.detach(), cam
 
 
 def split_output(out: torch.Tensor, guard_classes: Sequence[str] = GUARD_CLASSES, anatomies: Sequence[str] = ANATOMIES,

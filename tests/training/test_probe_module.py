@@ -120,3 +120,51 @@ def test_cache_is_reused_and_keyed_by_preprocessing(tmp_path):
     fs2 = FeatureSet("whole96", "random:0", 96, architecture=ARCH)
     assert again.compute(films, jobs_for([fs2])).computed == 2  # another input size: another key
     assert len({p.parent for p in (tmp_path / "cache").rglob("*.npz")}) == 2
+
+
+def _low_target(m):
+    G = len(m.guard_classes)
+
+    def t(o):  # pytorch-grad-cam gives one image's output (1-D)
+        z = o[G : G + 3]
+        return torch.logsumexp(z[1:], dim=0) - z[0]
+
+    return t
+
+
+def test_forward_with_cam_equals_pytorch_grad_cam_for_one_view():
+    from pytorch_grad_cam import GradCAM
+
+    torch.manual_seed(0)
+    m = PooledLinearNet(backbone=ARCH).eval()
+    with torch.no_grad():
+        for p in m.heads.parameters():
+            p.normal_()
+    x = torch.rand(1, 3, 96, 96)
+    out, cam = m.forward_with_cam(x, "knee")
+    assert torch.allclose(out, m(x).detach(), atol=1e-5)
+    ref = GradCAM(model=m, target_layers=[m.backbone.bn2])(input_tensor=x, targets=[_low_target(m)])[0]
+    ours = cam[0].numpy()
+    ours = (ours - ours.min()) / (ours.max() - ours.min() + 1e-7)
+    assert ours.shape == ref.shape == (96, 96)
+    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.99
+
+
+def test_forward_with_cam_maps_each_view_back_to_its_region():
+    torch.manual_seed(1)
+    m = PooledLinearNet(backbone=ARCH, views=("centre",), hflip_tta=True).eval()
+    with torch.no_grad():
+        for p in m.heads.parameters():
+            p.normal_()
+    x = torch.rand(2, 3, 128, 128)
+    total = 0.0
+    for sign in (1.0, -1.0):  # ReLU keeps one side: a target or its negation shows something
+        _, cam = m.forward_with_cam(x, "spine", target=lambda o, s=sign: s * m.low_bmd_logit(o, "spine"))
+        assert cam.shape == (2, 128, 128) and (cam >= 0).all()
+        inside = float(cam[:, 32:96, 32:96].sum())
+        assert float(cam.sum()) == pytest.approx(inside)  # nothing outside the centre crop
+        total += inside
+    assert total > 0
+    m2 = PooledLinearNet(backbone=ARCH, views=("half", "band")).eval()
+    _, cam2 = m2.forward_with_cam(x, "knee", target=lambda o: o[:, 0])
+    assert cam2.shape == (2, 128, 128) and torch.isfinite(cam2).all()
