@@ -128,14 +128,18 @@ def test_new_bundles_record_the_torch_and_timm_they_were_trained_with(tmp_path):
 
 
 def test_the_shipped_bundle_is_unchanged_and_still_reads():
-    """The refactors must not touch the shipped weights (format 1, no trained_with recorded then)."""
+    """The shipped weights read, verify, and are the format-2 bundle of the model card (2.0.0)."""
     from osteo_desktop.core.bundle import default_bundle_dir
 
     folder = default_bundle_dir()
     if folder is None:
         pytest.skip("no bundle shipped in this checkout")
     b = read_bundle(folder)  # verifies the sha256 recorded in config.json
-    assert b.config.format_version == 1 and b.config.sha256 == sha256_file(b.weights_path)
+    assert b.config.format_version == 2 and b.config.sha256 == sha256_file(b.weights_path)
+    assert b.config.version == "2.0.0" and b.config.architecture == "osteo_pooled_linear"
+    assert set(b.config.trained_with) == {"torch", "timm"}
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"osteo-effnet {b.config.version}" in card
 
 
 def test_loading_a_bundle_from_other_versions_says_so(tmp_path, caplog):
