@@ -2,8 +2,8 @@
 
     python scripts/check_cuda.py [--bundle DIR] [FILM ...]     (default film: the bundled demo)
 
-Prints per film the largest probability difference, the low-BMD score on each device, whether the
-decisions agree and the correlation of the two Grad-CAM maps; exits 0 when every film agrees
+Prints per film the largest difference of any probability (classes, scores, the input guard's classes),
+whether the decisions and the anatomy agree and the correlation of the two Grad-CAM maps; exits 0 when every film agrees
 (max |dp| <= 0.01, same decision, CAM correlation >= 0.95), 1 when one does not, 2 without CUDA.
 """
 
@@ -19,6 +19,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 TOL_P, MIN_CAM_CORR = 0.01, 0.95
+
+
+def _differences(pc, pg) -> dict[str, float]:
+    """|CPU - CUDA| of every probability the two results carry: classes, scores, the guard's classes."""
+    out: dict[str, float] = {}
+    if pc.probabilities and pg.probabilities:
+        out.update({f"p_{k}": abs(pc.probabilities[k] - pg.probabilities[k]) for k in pc.probabilities})
+    if pc.scores is not None and pg.scores is not None:
+        for k in ("image", "clinical", "combined"):
+            a, b = getattr(pc.scores, k), getattr(pg.scores, k)
+            if a is not None and b is not None:
+                out[f"score_{k}"] = abs(a - b)
+    gc, gg = pc.eligibility.guard, pg.eligibility.guard
+    if gc is not None and gg is not None:
+        out.update({f"guard_{c}": abs(x - y) for c, x, y in zip(gc.classes, gc.probabilities, gg.probabilities, strict=True)})
+    return out
 
 
 def main() -> int:
@@ -45,19 +61,22 @@ def main() -> int:
     for path in films:
         film = load_film(path)
         pc, pg = cpu.screen(film), gpu.screen(film)
-        dp = max(abs(pc.probabilities[k] - pg.probabilities[k]) for k in pc.probabilities)
+        diffs = _differences(pc, pg)
+        dp = max(diffs.values(), default=0.0)
         corr = float("nan")
         if pc.cam is not None and pg.cam is not None:
             corr = float(np.corrcoef(pc.cam.ravel(), pg.cam.ravel())[0, 1])
-        agree = dp <= TOL_P and pc.decision == pg.decision and (np.isnan(corr) or corr >= MIN_CAM_CORR)
+        same = pc.decision == pg.decision and pc.eligibility.anatomy == pg.eligibility.anatomy
+        agree = dp <= TOL_P and same and (np.isnan(corr) or corr >= MIN_CAM_CORR)
         ok &= agree
-        row = {"film": str(path), "max_abs_dp": dp, "low_bmd_cpu": pc.low_bmd_score, "low_bmd_cuda": pg.low_bmd_score,
-               "decision_cpu": pc.decision, "decision_cuda": pg.decision, "cam_corr": corr,
-               "ms_cpu": pc.timings_ms["model"], "ms_cuda": pg.timings_ms["model"], "agree": bool(agree)}
+        row = {"film": str(path), "decision": str(pc.decision), "max_abs_diff": dp, "diffs": diffs,
+               "low_bmd_cpu": pc.low_bmd_score, "low_bmd_cuda": pg.low_bmd_score,
+               "decision_cpu": str(pc.decision), "decision_cuda": str(pg.decision), "cam_corr": corr,
+               "ms_cpu": pc.timings_ms.get("model"), "ms_cuda": pg.timings_ms.get("model"), "agree": bool(agree)}
         rows.append(row)
-        print(f"{path.name}: max|dp|={dp:.2e} low-BMD cpu {pc.low_bmd_score:.4f} cuda {pg.low_bmd_score:.4f} "
-              f"decision {'same' if pc.decision == pg.decision else 'DIFFERENT'} cam corr {corr:.4f} "
-              f"model ms cpu {pc.timings_ms['model']:.0f} cuda {pg.timings_ms['model']:.0f} -> {'OK' if agree else 'MISMATCH'}")
+        print(f"{path.name}: {pc.decision} / {pg.decision}; max|diff|={dp:.2e} ({max(diffs, key=diffs.get) if diffs else '-'}) "
+              f"cam corr {corr:.4f} model ms cpu {pc.timings_ms.get('model', float('nan')):.0f} "
+              f"cuda {pg.timings_ms.get('model', float('nan')):.0f} -> {'OK' if agree else 'MISMATCH'}")
     if a.json_out:
         a.json_out.write_text(json.dumps(rows, indent=2))
     return 0 if ok else 1
