@@ -6,6 +6,10 @@ in screen space, then move to the widget centre. The film, the Grad-CAM layer an
 are all drawn through that transform, so the attention map follows zoom, pan, rotation and flips
 exactly. Corner text, the colour bar and the cursor readout are drawn afterwards in widget space.
 
+(About 550 lines: one widget's film, window, geometry, mouse and painting state. What it draws over
+the film lives in its own modules: the attention layer, the overlays, the measurement tools, the
+loupe.)
+
 HiDPI: `zoom` is in image pixels per *logical* pixel; the device scale is zoom * devicePixelRatio.
 "1:1" means one image pixel per device (physical) pixel, and the zoom percentage shown is the device
 scale. When minifying, the film is pre-scaled (area filter) to the device-pixel size it is drawn at,
@@ -23,29 +27,19 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor,
-    QImage,
-    QMouseEvent,
-    QPainter,
-    QTransform,
-    QWheelEvent,
-)
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QTransform, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..core.display import full_range_window
 from ..core.film import Film, Window
-from .imaging import LoadedFilm, attention_layer, downscale, gray_qimage, qimage_to_rgb, rgb_qimage
-from .view_overlays import (
-    Measurement,
-    corner_lines,
-    fmt_value,
-    measurement_text,
-    overlay_font,
-    paint_colorbar,
-    paint_corner,
-    paint_measurements,
-)
+from ..core.measure import Kind, Measurement
+from ..core.orientation import Orientation, edge_labels, film_orientation
+from .attention_layer import AttentionLayer
+from .imaging import LoadedFilm, ScaledCache, gray_qimage, qimage_to_rgb
+from .loupe import paint_loupe
+from .tools.measure_tool import MeasureTool
+from .tools.paint import paint_measurements
+from .view_overlays import fmt_value, overlay_font, paint_colorbar, paint_view_text
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +48,9 @@ WHEEL_STEP = 1.15
 
 
 class FilmView(QWidget):
-    """Shows one film. Mouse: right-drag W/L, wheel zoom at the cursor, left/middle-drag pan,
-    left-drag measures in distance mode. Keyboard handling lives in the main window's actions."""
+    """Shows one film. Mouse: right-drag W/L, wheel zoom at the cursor, left/middle-drag pan; with a
+    measuring tool on (`set_tool`), the left button measures (`tools.measure_tool`). Keyboard
+    handling lives in the main window's actions."""
 
     view_changed = Signal()  # zoom, pan, rotation, flips
     window_changed = Signal()  # window/level or inversion
@@ -63,6 +58,10 @@ class FilmView(QWidget):
     measured = Signal(str)  # text of a finished measurement
     mode_changed = Signal(str)  # "view" or "measure"
     wheel_step = Signal(int)  # with `wheel_steps_films`: +1 next film (wheel down), -1 previous
+    tool_changed = Signal(object)  # the measuring tool (core.measure.Kind) or None
+    film_replaced = Signal()  # another frame of the same film is shown
+    film_changed = Signal()  # set_film: another film (or none)
+    resized = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -79,26 +78,25 @@ class FilmView(QWidget):
         self._invert = False
         self._u8: np.ndarray | None = None
         self._image = QImage()
-        self._scaled: tuple[tuple[int, int], QImage] | None = None
-        self._cam: np.ndarray | None = None
-        self._cam_rgba: np.ndarray | None = None
-        self._cam_image = QImage()
-        self._cam_scaled: tuple[tuple[int, int], QImage] | None = None
-        self._cam_status = "off"
-        self.cam_visible = True
-        self._cam_opacity = 0.45
+        self._scaled = ScaledCache()
+        self.cam = AttentionLayer()
         self.overlays_visible = True
         self._zoom = 1.0
         self._cx = self._cy = 0.0
         self._rot = 0  # quarter turns clockwise
         self._flip_h = self._flip_v = False
         self._fit = True
-        self._mode = "view"
-        self._measurements: list[Measurement] = []
+        self.tools = MeasureTool(self)
+        self.tools.finished.connect(self.measured)
+        self.tools.changed.connect(self.update)
         self._drag: tuple[str, QPointF, object] | None = None
-        self._live_measure: Measurement | None = None
         self._cursor: tuple[int, int, float] | None = None
+        self._mouse: QPointF | None = None  # last cursor position over the view (the loupe follows it)
+        self._orientation: Orientation | None = None
+        self.loupe_on = False
+        self.frame_text = ""  # "frame 3 / 24" for a multi-frame film (set by the frame player)
         self._wl_range = 1.0
+        self._full = Window(0.5, 1.0, "full range")
         self.placeholder = "Open a film: File > Open (Ctrl+O), or drop files or a folder here"
 
     # -- film ----------------------------------------------------------------------------------
@@ -112,24 +110,37 @@ class FilmView(QWidget):
 
     def set_film(self, lf: LoadedFilm | None) -> None:
         self._lf = lf
-        self._cam = self._cam_rgba = None
-        self._cam_image = QImage()
-        self._cam_scaled = None
-        self._cam_status = "off"
-        self._measurements.clear()
-        self._live_measure = None
+        self.cam.set(None, "off", None)
+        self.tools.set_film(lf.film if lf else None)
+        self._orientation = film_orientation(lf.film) if lf else None
+        self.frame_text = ""
         self._cursor = None
         if lf is None:
-            self._presets, self._window, self._u8, self._image, self._scaled = [], None, None, QImage(), None
+            self._presets, self._window, self._u8, self._image = [], None, None, QImage()
+            self._scaled.clear()
             self.update()
+            self.film_changed.emit()
             return
         self._presets = ([None] if lf.choice.voi_lut is not None else []) + list(lf.presets)
         full = lf.presets[-1] if lf.presets else full_range_window(lf.film.pixels)  # presets end with full range
         self._wl_range = full.width
+        self._full = full
         self._rot, self._flip_h, self._flip_v, self._invert = 0, False, False, False
         self._window = lf.choice.window
         self._rerender()
         self.fit()
+        self.film_changed.emit()
+
+    def replace_pixels(self, lf: LoadedFilm) -> None:
+        """Show another frame of the film on display: window, zoom, orientation and measurements stay."""
+        if self._lf is None or lf.film.shape != self._lf.film.shape:
+            self.set_film(lf)
+            return
+        self._lf = lf
+        self.tools.set_film(lf.film, keep=True)
+        self._cursor = None
+        self._rerender()
+        self.film_replaced.emit()
 
     def preset_names(self) -> list[str]:
         out = []
@@ -162,10 +173,12 @@ class FilmView(QWidget):
             text = f"W {self._window.width:.0f} / L {self._window.center:.0f}{name}"
         return text + ("  inverted" if self._invert else "")
 
-    def set_window(self, window: Window | None) -> None:
+    def set_window(self, window: Window | None, invert: bool | None = None) -> None:
         if self._lf is None:
             return
         self._window = window
+        if invert is not None:
+            self._invert = invert
         self._rerender()
 
     def apply_preset(self, index: int) -> bool:
@@ -191,41 +204,38 @@ class FilmView(QWidget):
         assert self._lf is not None
         self._u8 = self._lf.renderer.render_u8(self._window, self._invert)
         self._image = gray_qimage(self._u8)
-        self._scaled = None
+        self._scaled.clear()
         self.window_changed.emit()
         self.update()
 
-    # -- attention layer ---------------------------------------------------------------------------
+    # -- attention layer (gui/attention_layer.py) ----------------------------------------------------
     @property
     def cam_status(self) -> str:
-        return self._cam_status
+        return self.cam.status
 
     @property
     def cam_opacity(self) -> float:
-        return self._cam_opacity
+        return self.cam.opacity
+
+    @property
+    def cam_visible(self) -> bool:
+        return self.cam.visible
 
     def set_cam(self, cam: np.ndarray | None, status: str) -> None:
         """Attention map on the film's pixel grid (or None) and the core's cam_status."""
-        if cam is not None and self._lf is not None and cam.shape != self._lf.film.shape:
-            log.warning("attention map %s does not match the film %s; not shown", cam.shape, self._lf.film.shape)
-            cam, status = None, "off"
-        self._cam = cam
-        self._cam_status = status if cam is not None or status != "ok" else "off"
-        self._cam_rgba = attention_layer(cam) if cam is not None else None
-        self._cam_image = rgb_qimage(self._cam_rgba) if self._cam_rgba is not None else QImage()
-        self._cam_scaled = None
+        self.cam.set(cam, status, self._lf.film.shape if self._lf is not None else None)
         self.update()
 
     def set_cam_visible(self, visible: bool) -> None:
-        self.cam_visible = bool(visible)
+        self.cam.visible = bool(visible)
         self.update()
 
     def set_cam_opacity(self, opacity: float) -> None:
-        self._cam_opacity = float(min(1.0, max(0.0, opacity)))
+        self.cam.opacity = float(min(1.0, max(0.0, opacity)))
         self.update()
 
     def cam_drawn(self) -> bool:
-        return self.cam_visible and self._cam is not None and not self._cam_image.isNull()
+        return self.cam.drawn
 
     # -- geometry -----------------------------------------------------------------------------------
     @property
@@ -267,11 +277,27 @@ class FilmView(QWidget):
         rows, cols = self._lf.film.shape if self._lf else (1, 1)
         return (rows, cols) if self._rot % 2 else (cols, rows)  # (width, height) on screen
 
+    @property
+    def full_range(self) -> Window:
+        """The window spanning the film's values (what synchronised windows are relative to)."""
+        return self._full
+
+    def set_geometry(self, zoom: float, cx: float, cy: float, fit: bool = False) -> None:
+        """Zoom (image pixels per logical pixel) and the image point at the centre (synchronised viewports)."""
+        if self._lf is None:
+            return
+        self._zoom = max(ZOOM_MIN, min(ZOOM_MAX, zoom))
+        self._cx, self._cy, self._fit = cx, cy, fit
+        self._view_changed()
+
+    def fit_zoom(self) -> float:
+        w, h = self._rotated_size()
+        return max(ZOOM_MIN, min(ZOOM_MAX, min(self.width() / w, self.height() / h)))
+
     def fit(self) -> None:
         if self._lf is None:
             return
-        w, h = self._rotated_size()
-        self._zoom = max(ZOOM_MIN, min(ZOOM_MAX, min(self.width() / w, self.height() / h)))
+        self._zoom = self.fit_zoom()
         rows, cols = self._lf.film.shape
         self._cx, self._cy = cols / 2.0, rows / 2.0
         self._fit = True
@@ -343,7 +369,7 @@ class FilmView(QWidget):
             return
         self._rot, self._flip_h, self._flip_v, self._invert = 0, False, False, False
         self._window = self._lf.choice.window
-        self._live_measure = None
+        self.tools.cancel()
         self._drag = None
         self._rerender()
         self.fit()
@@ -356,6 +382,7 @@ class FilmView(QWidget):
         if self._fit:
             self.fit()
         super().resizeEvent(event)
+        self.resized.emit()
 
     def sizeHint(self) -> QSize:
         return QSize(800, 700)
@@ -363,20 +390,33 @@ class FilmView(QWidget):
     # -- measurements --------------------------------------------------------------------------------
     @property
     def mode(self) -> str:
-        return self._mode
+        """"measure" while a measuring tool is on, else "view"."""
+        return "view" if self.tools.kind is None else "measure"
+
+    @property
+    def tool(self) -> Kind | None:
+        return self.tools.kind
+
+    def set_tool(self, kind: Kind | None) -> None:
+        """Turn a measuring tool on (None: off, the left button pans again)."""
+        was = self.mode
+        self.tools.set_kind(kind)
+        self.setCursor(Qt.CursorShape.CrossCursor if kind is not None else Qt.CursorShape.ArrowCursor)
+        self.tool_changed.emit(kind)
+        if self.mode != was:
+            self.mode_changed.emit(self.mode)
+        self.update()
 
     def set_measure_mode(self, on: bool) -> None:
-        self._mode = "measure" if on else "view"
-        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
-        self.mode_changed.emit(self._mode)
+        """The distance tool on or off."""
+        self.set_tool(Kind.DISTANCE if on else None)
 
     @property
     def measurements(self) -> list[Measurement]:
-        return list(self._measurements)
+        return list(self.tools.items)
 
     def clear_measurements(self) -> None:
-        self._measurements.clear()
-        self._live_measure = None
+        self.tools.clear()
         self.update()
 
     # -- mouse ------------------------------------------------------------------------------------------
@@ -387,13 +427,12 @@ class FilmView(QWidget):
         b = e.button()
         if b == Qt.MouseButton.RightButton:
             self._drag = ("wl", pos, self._current_or_default_window())
-        elif b == Qt.MouseButton.MiddleButton or (b == Qt.MouseButton.LeftButton and self._mode == "view"):
+        elif b == Qt.MouseButton.MiddleButton or (b == Qt.MouseButton.LeftButton and self.mode == "view"):
             self._drag = ("pan", pos, None)
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
-        elif b == Qt.MouseButton.LeftButton and self._mode == "measure":
-            p = self.widget_to_image(pos)
-            self._drag = ("measure", pos, p)
-            self._live_measure = Measurement(p.y(), p.x(), p.y(), p.x())
+        elif b == Qt.MouseButton.LeftButton and self.tools.press(self.widget_to_image(pos), pos, self.image_to_widget()):
+            self._drag = ("measure", pos, None)
+            self.update()
         e.accept()
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
@@ -410,27 +449,21 @@ class FilmView(QWidget):
             elif kind == "pan":
                 self.pan(pos.x() - start.x(), pos.y() - start.y())
                 self._drag = ("pan", pos, None)
-            elif kind == "measure":
-                assert isinstance(data, QPointF)  # where the drag started, in image coordinates
-                p0 = data
-                p1 = self.widget_to_image(pos)
-                self._live_measure = Measurement(p0.y(), p0.x(), p1.y(), p1.x())
+            elif kind == "measure" and self.tools.move(self.widget_to_image(pos)):
                 self.update()
+        elif self.tools.drawing and self.tools.move(self.widget_to_image(pos)):  # click-click: the rubber band follows
+            self.update()
         self._update_cursor(pos)
         e.accept()
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if self._drag is not None:
             kind = self._drag[0]
-            if kind == "measure" and self._live_measure is not None and self._lf is not None:
-                m = self._live_measure
-                self._live_measure = None
-                if m.length_px() >= 1.0:
-                    self._measurements.append(m)
-                    self.measured.emit(measurement_text(m, self._lf.film))
+            if kind == "measure":
+                self.tools.release(self.widget_to_image(e.position()), e.position())
                 self.update()
             if kind == "pan":
-                self.setCursor(Qt.CursorShape.CrossCursor if self._mode == "measure" else Qt.CursorShape.ArrowCursor)
+                self.setCursor(Qt.CursorShape.CrossCursor if self.mode == "measure" else Qt.CursorShape.ArrowCursor)
         self._drag = None
         e.accept()
 
@@ -451,15 +484,23 @@ class FilmView(QWidget):
         e.accept()
 
     def leaveEvent(self, e) -> None:
-        if self._cursor is not None:
+        self._mouse = None
+        if self._cursor is not None or self.loupe_on:
             self._cursor = None
             self.cursor_moved.emit(None)
             self.update()
         super().leaveEvent(e)
 
+    def set_loupe(self, on: bool) -> None:
+        self.loupe_on = bool(on)
+        self.update()
+
     def _update_cursor(self, pos: QPointF) -> None:
         if self._lf is None:
             return
+        self._mouse = QPointF(pos)
+        if self.loupe_on:
+            self.update()
         p = self.widget_to_image(pos)
         rows, cols = self._lf.film.shape
         r, c = math.floor(p.y()), math.floor(p.x())
@@ -477,20 +518,6 @@ class FilmView(QWidget):
         return f"row {r}, col {c}: {fmt_value(v)}"
 
     # -- painting -----------------------------------------------------------------------------------------
-    def _display_image(self, src: QImage, arr: np.ndarray | None, cache_attr: str, scale: float) -> QImage:
-        """The layer pre-scaled to the device size it is drawn at (minification only)."""
-        if scale >= 1.0 or arr is None:
-            return src
-        rows, cols = arr.shape[:2]
-        size = (max(1, math.ceil(cols * scale)), max(1, math.ceil(rows * scale)))
-        cached = getattr(self, cache_attr)
-        if cached is not None and cached[0] == size:
-            return cached[1]
-        small = downscale(arr, *size)
-        img = gray_qimage(small) if small.ndim == 2 else rgb_qimage(small)
-        setattr(self, cache_attr, (size, img))
-        return img
-
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(0, 0, 0))
@@ -503,35 +530,49 @@ class FilmView(QWidget):
         target = QRectF(0, 0, cols, rows)
         p.setTransform(self.image_to_widget())
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 3.0)
-        img = self._display_image(self._image, self._u8, "_scaled", scale)
+        img = self._scaled.get(self._image, self._u8, scale)
         p.drawImage(target, img, QRectF(img.rect()))
-        if self.cam_drawn():
-            cam = self._display_image(self._cam_image, self._cam_rgba, "_cam_scaled", scale)
-            p.setOpacity(self._cam_opacity)
+        if self.cam.drawn:
+            cam = self.cam.scaled.get(self.cam.image, self.cam.rgba, scale)
+            p.setOpacity(self.cam.opacity)
             p.drawImage(target, cam, QRectF(cam.rect()))
             p.setOpacity(1.0)
         p.resetTransform()
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        items = list(self._measurements) + ([self._live_measure] if self._live_measure else [])
-        if items:
+        t = self.tools
+        if t.items or t.calibration is not None or t.drawing:
             p.setFont(overlay_font(self.font()))
-            paint_measurements(p, self.image_to_widget(), items, self._lf.film, self.width(), self.height())
+            paint_measurements(p, self.image_to_widget(), t.items, t.lines, self.width(), self.height(), selected=t.selected,
+                               live=t.live(), calibration=t.calibration_measurement(), handles=self.mode == "measure")
+        if self.loupe_on and self._mouse is not None:
+            paint_loupe(p, self, self._mouse, self._image, self.cam_layer(), self.cam.opacity)
         if self.overlays_visible:
-            self._paint_corners(p)
-        if self.cam_visible and self._cam_status in ("ok", "empty"):
-            empty = self._cam_status == "empty" or self._cam is None
+            p.setFont(overlay_font(self.font()))
+            paint_view_text(p, self)
+        empty = self.cam.colorbar()
+        if empty is not None:
             paint_colorbar(p, self.width(), self.height(), overlay_font(self.font()), empty=empty)
         p.end()
 
-    def _paint_corners(self, p: QPainter) -> None:
-        assert self._lf is not None
-        p.setFont(overlay_font(self.font()))
-        corners = corner_lines(self._lf.film, self.cursor_text(), self.window_text(), self._rot, (self._flip_h, self._flip_v),
-                               self.zoom_percent())
-        for corner, lines in corners.items():
-            paint_corner(p, self.width(), self.height(), lines, corner)
+    @property
+    def orientation(self) -> Orientation | None:
+        return self._orientation
+
+    def edge_labels(self) -> dict[str, str]:
+        """Orientation letters on the screen's edges as displayed now ({} when unknown)."""
+        if self._orientation is None:
+            return {}
+        return edge_labels(self._orientation, self._rot, self._flip_h, self._flip_v)
 
     # -- export ------------------------------------------------------------------------------------------
+    def display_u8(self) -> np.ndarray | None:
+        """The film as displayed now (window, inversion), full resolution, stored orientation."""
+        return self._u8
+
+    def cam_layer(self) -> QImage | None:
+        """The attention layer (RGBA, the film's pixel grid) when it is drawn, else None."""
+        return self.cam.image if self.cam.drawn else None
+
     def snapshot_rgb(self) -> np.ndarray:
         """The view as shown (device pixels), as an RGB array."""
         return qimage_to_rgb(self.grab().toImage())

@@ -8,6 +8,7 @@ window/level stays cheap on a 2000 x 2000 film. Everything here is safe to run o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,27 @@ def prepare(film: Film) -> LoadedFilm:
 
 def from_prepared(p: PreparedFilm) -> LoadedFilm:
     return LoadedFilm(p.film, p.renderer, p.choice, p.presets, gray_qimage(p.thumbnail))
+
+
+class ScaledCache:
+    """A layer pre-scaled to the device size it is drawn at (minification only), kept while the size holds."""
+
+    def __init__(self) -> None:
+        self._size: tuple[int, int] | None = None
+        self._image = QImage()
+
+    def clear(self) -> None:
+        self._size, self._image = None, QImage()
+
+    def get(self, src: QImage, arr: np.ndarray | None, scale: float) -> QImage:
+        if scale >= 1.0 or arr is None:
+            return src
+        rows, cols = arr.shape[:2]
+        size = (max(1, math.ceil(cols * scale)), max(1, math.ceil(rows * scale)))
+        if self._size != size:
+            small = downscale(arr, *size)
+            self._size, self._image = size, gray_qimage(small) if small.ndim == 2 else rgb_qimage(small)
+        return self._image
 
 
 def downscale(img: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -40,6 +40,7 @@ from .. import INTENDED_USE, __version__
 from ..core.inference import Prediction
 from ..core.loading.header import FilmHeader
 from ..core.opening import OpenJobs
+from ..core.measure import Kind
 from ..core.session import Session
 from ..resources_path import demo_film_path
 from . import report_export as rx
@@ -49,9 +50,11 @@ from .export_controller import ExportController
 from .film_view import FilmView
 from .imaging import LoadedFilm
 from .listing import FilmLister
+from .layouts import ViewerGrid
 from .loader import FilmLoader
 from .menus import build_menus
 from .messages import ERROR, WARNING, MessagePanel
+from .reading_tools import ReadingTools
 from .recent import RecentFiles
 from .results_panel import ResultsPanel
 from .screening_presenter import ScreeningPresenter
@@ -90,6 +93,16 @@ class MainWindow(QMainWindow):
     measure_action: QAction
     auto_action: QAction
     wheel_action: QAction
+    # set by reading_menus (the reading tools)
+    tool_actions: dict
+    layout_actions: dict[str, QAction]
+    sync_action: QAction
+    loupe_action: QAction
+    cine_action: QAction
+    cam_default_action: QAction
+    beside_action: QAction
+    image_action: QAction
+    gsps_action: QAction
 
     # for automation (--screenshot / --exit-after-result) and tests
     film_shown = Signal(str)
@@ -129,7 +142,8 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
         cl.addWidget(self.messages)
-        cl.addWidget(self.view, 1)
+        self.grid = ViewerGrid(self.view, central)  # the view alone, or comparison viewports around it
+        cl.addWidget(self.grid, 1)
         self.setCentralWidget(central)
 
         self.browser = StudyBrowser(self)
@@ -158,6 +172,8 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self.clinical = ClinicalPresenter(self)
+        self.reading = ReadingTools(self)  # measurement kit, comparison, frames, loupe, image export
+        self.measure, self.compare, self.frames = self.reading.measure, self.reading.compare, self.reading.frames
         build_menus(self)
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_paths)
         restore_settings(self, auto_screen)
@@ -190,8 +206,6 @@ class MainWindow(QMainWindow):
         v.cursor_moved.connect(self._on_cursor)
         v.window_changed.connect(self._refresh_status)
         v.view_changed.connect(self._refresh_status)
-        v.measured.connect(lambda t: self.statusBar().showMessage(f"Distance: {t}", 8000))
-        v.mode_changed.connect(lambda mode: self.measure_action.setChecked(mode == "measure"))
         v.wheel_step.connect(self.step_film)
         self.browser.film_activated.connect(self.show_path)
         self.results.screen_requested.connect(self.screen_current)
@@ -218,8 +232,10 @@ class MainWindow(QMainWindow):
         self.controller.start()
         self.loader.start()
 
-    def post(self, level: str, text: str, actions: Iterable[tuple[str, Callable[[], object]]] = ()) -> None:
-        self.messages.post(level, text, list(actions))
+    def post(self, level: str, text: str, actions: Iterable[tuple[str, Callable[[], object]]] = (),
+             film: str | None = None) -> None:
+        """A message above the film; `film`: the film it is about (it goes when another film is shown)."""
+        self.messages.post(level, text, list(actions), film=film)
         self.statusBar().showMessage(text.splitlines()[0] if text else "", 10000)
 
     @property
@@ -299,9 +315,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Window: {self.view.window_text()}", 4000)
 
     def reset_view(self) -> None:
-        """Esc / 0: leave the distance tool if it is on, else reset the view."""
+        """Esc / 0: drop the measurement being drawn, else leave the measuring tool, else reset the view."""
+        if self.measure.cancel_drawing():
+            return
         if self.view.mode == "measure":
-            self.view.set_measure_mode(False)
+            self.measure.set_tool(None)
             return
         self.view.reset()
 
@@ -390,14 +408,11 @@ class MainWindow(QMainWindow):
         self.recent.add(p)
 
     def set_measure_mode(self, on: bool) -> None:
-        self.view.set_measure_mode(on)
-        film = self.view.film
-        if on and film is not None:
-            self.statusBar().showMessage(f"Distance tool: drag on the film. Calibration: {film.spacing.describe()}.", 10000)
+        """The distance tool on or off (in every viewport)."""
+        self.measure.toggle_tool(Kind.DISTANCE, on)
 
     def set_text_overlays(self, on: bool) -> None:
-        self.view.overlays_visible = on
-        self.view.update()
+        self.reading.set_text_overlays(on)
 
     def set_auto_screen(self, on: bool) -> None:
         self.auto_screen = on
@@ -451,6 +466,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         show = self.session.arrived(jid, lf)
+        self.reading.film_loaded(lf)
         self.browser.add_film(lf.film)
         if not self.browser.has_thumbnail(lf.key):  # made from the whole film: as good as it gets
             self.thumbs.seed(lf.key, lf.thumbnail)
@@ -483,12 +499,14 @@ class MainWindow(QMainWindow):
         self.opening.shown(lf.key)
         self.session.set_current(lf)
         self.view.set_film(lf)
+        self.reading.film_shown(lf)
         self.browser.select(lf.key)
         self.setWindowTitle(f"{APP_NAME} {__version__} — {lf.film.display_name}")
         self._refresh_presets()
         self._refresh_status()
         for w in list(lf.film.warnings) + list(lf.choice.warnings):
-            self.post(WARNING, w)
+            self.post(WARNING, w, film=lf.key)
+        self.compare.refresh()
         if self.tags.isVisible():
             self.tags.set_film(lf.film)
         self.clinical.show_film(lf.film)

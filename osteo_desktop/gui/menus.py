@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from . import reading_menus
 from .export_controller import dicom_export_support, pdf_report_support
 from .shortcuts import PRESET_GROUP
 
@@ -69,6 +70,8 @@ def build_menus(w: MainWindow) -> None:
     w.print_action.setEnabled(ok)
     act("Report &header (clinic name and address)…", None, w.edit_report_header, m)
     m.addSeparator()
+    reading_menus.file_actions(w, act, m)
+    m.addSeparator()
     act("&Quit", "Ctrl+Q", w.close, m)
 
     m = mb.addMenu("&View")
@@ -92,6 +95,7 @@ def build_menus(w: MainWindow) -> None:
     w.cam_action = act("Show &attention map (Grad-CAM)", "G", w.set_cam_visible, m, checkable=True)
     act("Attention map more opaque", "]", lambda: w.nudge_opacity(+10), m)
     act("Attention map less opaque", "[", lambda: w.nudge_opacity(-10), m)
+    reading_menus.view_actions(w, act, m)
     w.text_action = act("Corner &text", "O", w.set_text_overlays, m, checkable=True)
     w.wheel_action = act("&Wheel steps through films", None, w.set_wheel_steps_films, m, checkable=True,
                          tip="The mouse wheel shows the next/previous film and Ctrl+wheel zooms (as in Weasis)")
@@ -102,10 +106,7 @@ def build_menus(w: MainWindow) -> None:
     m.addAction(w.results_dock.toggleViewAction())
     m.addAction(w.store.dock.toggleViewAction())
 
-    m = mb.addMenu("&Tools")
-    w.measure_action = act("&Distance (mm)", "D", w.set_measure_mode, m, checkable=True,
-                           tip="Drag on the film to measure; says where its calibration comes from")
-    act("&Clear measurements", ["Delete", "Backspace"], v.clear_measurements, m)
+    reading_menus.tools_menu(w, act, mb)
 
     m = mb.addMenu("&Screening")
     act("&Screen this film", "S", w.screen_current, m)

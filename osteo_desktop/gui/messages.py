@@ -1,4 +1,10 @@
-"""A dismissable message panel above the film: errors and warnings that never block the reader."""
+"""A dismissable message panel above the film: errors and warnings that never block the reader.
+
+A message about a film belongs to it (`film`): it goes when another film is shown
+(`show_film`). Messages without a film (a load failure, the model's state, an export) stay until
+dismissed. The same message is never shown twice (posting it again moves it to the top), and at most
+MAX_MESSAGES are shown: the oldest go first.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,14 @@ _STYLE = {
     WARNING: ("#3d3220", "#ffb84d", "Warning"),
     ERROR: ("#472024", "#ff7b7b", "Error"),
 }
-MAX_MESSAGES = 6
+MAX_MESSAGES = 4
 
 
 @dataclass(frozen=True)
 class Message:
     level: str
     text: str
+    film: str | None = None  # the film it is about (gone when another film is shown)
 
 
 class _Row(QFrame):
@@ -74,14 +81,19 @@ class MessagePanel(QWidget):
         self._rows: list[_Row] = []
         self.setVisible(False)
 
-    def post(self, level: str, text: str, actions: Sequence[tuple[str, Callable[[], object]]] = ()) -> None:
-        """Show a message; `actions` are (button label, callback) pairs shown beside it."""
+    def post(self, level: str, text: str, actions: Sequence[tuple[str, Callable[[], object]]] = (),
+             film: str | None = None) -> None:
+        """Show a message; `actions` are (button label, callback) pairs shown beside it; `film` the film
+        it is about (None: about no film in particular)."""
         text = text.strip()
         if not text:
             return
-        if self._rows and self._rows[0].message == Message(level, text):
+        msg = Message(level, text, film)
+        if self._rows and self._rows[0].message == msg:
             return  # the same message again: keep one
-        row = _Row(Message(level, text), self, actions)
+        for old in [r for r in self._rows if r.message == msg]:
+            self._remove(old)  # shown before: it moves to the top
+        row = _Row(msg, self, actions)
         row.dismissed.connect(self._dismiss)
         self._rows.insert(0, row)
         self._lay.insertWidget(0, row)
@@ -101,6 +113,15 @@ class MessagePanel(QWidget):
             self._remove(row)
         self.setVisible(bool(self._rows))
         self.changed.emit()
+
+    def show_film(self, key: str | None) -> None:
+        """Film `key` is shown now: the messages about other films go."""
+        stale = [r for r in self._rows if r.message.film is not None and r.message.film != key]
+        for row in stale:
+            self._remove(row)
+        if stale:
+            self.setVisible(bool(self._rows))
+            self.changed.emit()
 
     def clear(self) -> None:
         for row in list(self._rows):

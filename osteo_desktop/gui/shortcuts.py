@@ -12,7 +12,9 @@ MOUSE = [
     ("Right-drag", "Window/level: left-right = width, up-down = level"),
     ("Wheel", "Zoom around the cursor; with View > Wheel steps through films: the next/previous film"),
     ("Ctrl+wheel", "Zoom around the cursor"),
-    ("Left-drag / middle-drag", "Pan (left-drag measures while the distance tool is on)"),
+    ("Left-drag / middle-drag", "Pan (the left button measures while a measuring tool is on)"),
+    ("Drag a measurement's point", "Move it (while a measuring tool is on)"),
+    ("Double-click a viewport", "Make its film the current one (comparison layouts)"),
     ("Drop files or folders", "Open them"),
 ]
 

@@ -1,44 +1,24 @@
-"""What the film view draws over the film in widget space: corner text, measurements with their
-calibration source, and the attention map's colour bar (with its "relative model attention" label).
+"""What the film view draws over the film in widget space: corner text, orientation letters, and the
+attention map's colour bar (with its "relative model attention" label). Measurements are drawn by
+`tools.paint`.
 
 Plain functions of a QPainter and the widget's size, so the view keeps only its geometry and state.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPainterPath, QPen, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPainterPath, QPen
 
-from ..core.film import Film, SpacingSource
+from ..core.film import Film
+
+if TYPE_CHECKING:
+    from .film_view import FilmView
 from ..core.overlay import ATTENTION_LABEL, colorbar
 
 NO_SIGNAL_TEXT = "no attention signal"
-MEASURE_COLOUR = QColor(255, 220, 60)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    r0: float
-    c0: float
-    r1: float
-    c1: float
-
-    def length_px(self) -> float:
-        return math.hypot(self.r1 - self.r0, self.c1 - self.c0)
-
-
-def measurement_text(m: Measurement, film: Film) -> str:
-    """Length with its calibration source: what a reader needs to trust (or distrust) the number."""
-    sp = film.spacing
-    if sp.calibrated and sp.row_mm and sp.col_mm:
-        mm = math.hypot((m.r1 - m.r0) * sp.row_mm, (m.c1 - m.c0) * sp.col_mm)
-        if sp.source is SpacingSource.IMAGER_PIXEL_SPACING:
-            return f"{mm:.1f} mm at detector (ImagerPixelSpacing)"
-        return f"{mm:.1f} mm (PixelSpacing)"
-    return f"{m.length_px():.0f} px (no calibration)"
 
 
 def fmt_date(da: str) -> str:
@@ -105,21 +85,46 @@ def paint_corner(p: QPainter, width: int, height: int, lines: list[str], corner:
         outlined_text(p, x, y0 + i * lh, fm.elidedText(ln, Qt.TextElideMode.ElideRight, int(max_w)), right)
 
 
-def paint_measurements(p: QPainter, t: QTransform, items: list[Measurement], film: Film, width: int, height: int) -> None:
-    """Each measurement as a line through the view transform `t`, labelled with its length."""
-    for m in items:
-        a, b = t.map(QPointF(m.c0, m.r0)), t.map(QPointF(m.c1, m.r1))
-        p.setPen(QPen(QColor(0, 0, 0, 200), 3.5))
-        p.drawLine(a, b)
-        p.setPen(QPen(MEASURE_COLOUR, 1.5))
-        p.drawLine(a, b)
-        for q in (a, b):
-            p.drawEllipse(q, 3.0, 3.0)
-        label = measurement_text(m, film)
-        tw = p.fontMetrics().horizontalAdvance(label)
-        x = b.x() + 8 if b.x() + 8 + tw < width - 4 else b.x() - 8 - tw  # keep it on screen
-        y = min(max(b.y() - 6, p.fontMetrics().ascent() + 2), height - 4)
-        outlined_text(p, x, y, label, colour=MEASURE_COLOUR)
+def paint_orientation(p: QPainter, width: int, height: int, labels: dict[str, str], assumed: bool) -> None:
+    """Orientation letters at the middle of each edge; an assumed orientation is drawn grey and in brackets."""
+    if not labels:
+        return
+    f = QFont(p.font())
+    f.setPointSizeF(f.pointSizeF() * 1.25)
+    f.setBold(True)
+    p.save()
+    p.setFont(f)
+    fm = QFontMetrics(f)
+    colour = QColor(170, 170, 175) if assumed else QColor(235, 235, 235)
+    m = 8
+    for edge, letters in labels.items():
+        text = f"[{letters}]" if assumed else letters
+        tw = fm.horizontalAdvance(text)
+        x, y = {
+            "left": (m, height / 2 + fm.ascent() / 2),
+            "right": (width - m - tw, height / 2 + fm.ascent() / 2),
+            "top": (width / 2 - tw / 2, m + fm.ascent()),
+            "bottom": (width / 2 - tw / 2, height - m - fm.descent()),
+        }[edge]
+        outlined_text(p, x, y, text, colour=colour)
+    p.restore()
+
+
+def paint_view_text(p: QPainter, view: FilmView) -> None:
+    """The corner text and the orientation letters of a film view (the painter's font is set)."""
+    film = view.film
+    if film is None:
+        return
+    corners = corner_lines(film, view.cursor_text(), view.window_text(), view.rotation // 90, view.flips, view.zoom_percent())
+    if view.frame_text:
+        corners["br"].insert(0, view.frame_text)
+    o = view.orientation
+    if o is not None:
+        if o.assumed:
+            corners["bl"].insert(0, f"orientation assumed ({o.source}): check the side marker")
+        paint_orientation(p, view.width(), view.height(), view.edge_labels(), o.assumed)
+    for corner, lines in corners.items():
+        paint_corner(p, view.width(), view.height(), lines, corner)
 
 
 def paint_colorbar(p: QPainter, width: int, height: int, font: QFont, empty: bool) -> None:

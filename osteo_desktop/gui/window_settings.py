@@ -1,5 +1,6 @@
 """What the main window keeps between sessions (QSettings): auto-screening, the attention map's
-opacity and visibility, the wheel and corner-text options, the geometry, and the screening threads."""
+opacity, the wheel and corner-text options, the geometry, and the screening threads (the reading
+tools' own settings: `reading_tools.ReadingTools.restore`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ THREADS_KEY = "screening/threads"  # 0: automatic (cores - 1, at least 1; core.t
 
 
 def restore_settings(w: MainWindow, auto_override: bool | None) -> None:
-    """Put the window back as it was left: auto-screening, attention map, wheel, corner text, geometry."""
+    """Put the window back as it was left: auto-screening, attention map opacity, wheel, reading tools, corner text, geometry."""
     s = w.settings
     auto = bool(s.value("screening/auto", True, type=bool)) if auto_override is None else auto_override
     w.auto_action.blockSignals(True)
@@ -26,12 +27,10 @@ def restore_settings(w: MainWindow, auto_override: bool | None) -> None:
     opacity = opacity if isinstance(opacity, int) else 45
     w.results.opacity.setValue(max(0, min(100, opacity)))
     w.view.set_cam_opacity(w.results.opacity.value() / 100.0)
-    cam = bool(s.value("overlay/visible", True, type=bool))
-    w.cam_action.setChecked(cam)
-    w.set_cam_visible(cam)
     wheel = bool(s.value(WHEEL_KEY, False, type=bool))
     w.wheel_action.setChecked(wheel)
     w.view.wheel_steps_films = wheel
+    w.reading.restore()  # the attention map's default on opening, layouts, sync, sidecar setting
     text = bool(s.value("view/text", True, type=bool))
     w.text_action.setChecked(text)
     w.view.overlays_visible = text
@@ -53,7 +52,6 @@ def save_settings(w: MainWindow) -> None:
     s.setValue("window/geometry", w.saveGeometry())
     s.setValue("window/state", w.saveState())
     s.setValue("overlay/opacity", w.results.opacity.value())
-    s.setValue("overlay/visible", w.cam_action.isChecked())
     s.setValue("view/text", w.text_action.isChecked())
     s.sync()
 

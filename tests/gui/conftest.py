@@ -180,7 +180,9 @@ class FakeScreener:
 
 @pytest.fixture
 def settings(tmp_path) -> QSettings:
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    s.setValue("measurements/data_dir", str(tmp_path / "appdata"))  # never the user's data folder
+    return s
 
 
 @pytest.fixture

@@ -69,6 +69,8 @@ def test_a_killed_engine_fails_that_film_restarts_and_screens_the_next(qtbot, en
     assert done.args[0] == str(tmp_path / "next_knee.png")
     pred = done.args[1]
     assert pred.model.name == "child-fake" and pred.cam.shape == (160, 200)
+    assert not w.view.cam_drawn()  # reading first: shown on request (G)
+    w.cam_action.trigger()
     assert w.view.cam_drawn()
     from osteo_desktop.gui.imaging import _LAYERS, attention_rgba
 

@@ -10,6 +10,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from osteo_desktop.core.film import Spacing, SpacingSource, Window
+from osteo_desktop.core.measure import Scale
 from osteo_desktop.gui.film_view import FilmView
 from osteo_desktop.gui.imaging import prepare, qimage_to_rgb
 
@@ -105,7 +106,7 @@ def test_hidpi_one_to_one_means_device_pixels(view, monkeypatch):
     assert view.zoom == pytest.approx(0.5)  # half a logical pixel = one device pixel
     assert view.zoom_percent() == pytest.approx(100.0)
     view.fit()
-    img = view._display_image(view._image, view._u8, "_scaled", view.zoom * 2.0)
+    img = view._scaled.get(view._image, view._u8, view.zoom * 2.0)
     # minified films are pre-scaled to the device-pixel size they are drawn at (no aliasing)
     assert view.zoom * 2.0 < 1.0
     assert img.width() == pytest.approx(2000 * view.zoom * 2.0, abs=1)
@@ -206,6 +207,6 @@ def test_distance_tool_says_where_calibration_comes_from(view, qtbot, spacing, e
     assert sig.args[0] == expect
     assert len(view.measurements) == 1
     view.rotate(1)  # measurements live in image coordinates: unchanged by rotation
-    assert view.measurements[0].length_px() == pytest.approx(100, abs=0.01)
+    assert Scale().length(*view.measurements[0].points) == pytest.approx(100, abs=0.01)
     view.clear_measurements()
     assert view.measurements == []

@@ -32,6 +32,8 @@ def test_open_png_shows_film_and_screens_it(qtbot, make_window, tmp_path):
     assert w.browser.paths() == [str(png)]
     assert w.results.prediction is not None
     assert "Low bone density suspected" in w.results.decision.text()
+    assert not w.view.cam_drawn()  # reading first: the attention map waits for G
+    w.cam_action.trigger()
     assert w.view.cam_drawn()
     assert "a test warning" in w.results.warnings.text()
     assert w.results.disclaimer.text() == "Screening aid — not a diagnosis. Cannot rule out low bone density."
@@ -54,11 +56,11 @@ def test_keyboard_shortcuts_drive_the_view(qtbot, make_window, tmp_path):
         w.open_paths([write_png(tmp_path / "a.png")])
     w.view.setFocus()
     v = w.view
-    assert v.cam_visible
+    assert not v.cam_visible  # off when a film opens
+    qtbot.keyClick(w, Qt.Key.Key_G)
+    assert v.cam_visible and w.results.cam_check.isChecked()
     qtbot.keyClick(w, Qt.Key.Key_G)
     assert not v.cam_visible and not w.results.cam_check.isChecked()
-    qtbot.keyClick(w, Qt.Key.Key_G)
-    assert v.cam_visible
     qtbot.keyClick(w, Qt.Key.Key_R)
     assert v.rotation == 90
     qtbot.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ShiftModifier)
@@ -322,7 +324,10 @@ def test_shortcuts_dialog_lists_actions(make_window):
     w = make_window(FakeScreener())
     rows = dict((what, keys) for keys, what in shortcut_rows(w._actions))
     assert rows["Show attention map (Grad-CAM)"] == "G"
-    assert rows["Distance (mm)"] == "D"
+    assert rows["Distance"] == "D"
+    assert (rows["Angle"], rows["Cobb angle"], rows["Ellipse ROI"], rows["Calibrate from a known object"]) == ("A", "C", "E", "K")
+    assert rows["Loupe (magnifier)"] == "L" and rows["Next frame"] == "Down"
+    assert len(set(rows.values())) == len(rows)  # no key does two things
     assert "Esc" in rows["Reset view"] and "0" in rows["Reset view"]
     assert rows["Export PNG snapshot"] == "Ctrl+E"
     assert sum(1 for what in rows if what.startswith("Window presets")) == 1  # the nine preset keys: one row
@@ -339,6 +344,7 @@ def test_real_tiny_model_screens_in_the_window(qtbot, make_window, tiny_bundle, 
     assert pred.model.name == "test-bundle" and pred.device == "cpu"
     assert abs(sum(pred.probabilities.values()) - 1) < 1e-6
     if pred.cam_status == "ok":
+        w.cam_action.trigger()
         assert pred.cam.shape == (180, 150) and w.view.cam_drawn()
     assert f"{pred.low_bmd_score:.2f}" in w.results.score_text.text()
 

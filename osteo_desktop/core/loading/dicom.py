@@ -90,7 +90,7 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False, max_bytes: i
     _check_size(path, ds, max_pixels, max_bytes)
     frames = max(1, _int(ds, "NumberOfFrames", 1))
     if frames > 1:
-        warnings.append(f"{name}: the file holds {frames} frames; only the first one is shown and screened.")
+        warnings.append(f"{name}: the file holds {frames} frames; only the first one is screened.")
     _check_pixel_element(path, ds, tsyntax, frames, max_bytes)
 
     raw, photometric = _decode_first_frame(path, ds, tsyntax)

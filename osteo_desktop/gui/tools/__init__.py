@@ -1,0 +1,1 @@
+"""Reading tools of the film view: the measurement kit (`measure_tool`, drawn by `paint`)."""
