@@ -62,6 +62,7 @@ class FilmView(QWidget):
     film_replaced = Signal()  # another frame of the same film is shown
     film_changed = Signal()  # set_film: another film (or none)
     resized = Signal()
+    double_clicked = Signal()  # a left double-click while no measuring tool is on
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -466,6 +467,13 @@ class FilmView(QWidget):
                 self.setCursor(Qt.CursorShape.CrossCursor if self.mode == "measure" else Qt.CursorShape.ArrowCursor)
         self._drag = None
         e.accept()
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        if self.mode == "view" and e.button() == Qt.MouseButton.LeftButton:
+            self.double_clicked.emit()
+            e.accept()
+            return
+        super().mouseDoubleClickEvent(e)  # a quick second click of a measurement: a press
 
     def wheelEvent(self, e: QWheelEvent) -> None:
         """Zoom at the cursor; with `wheel_steps_films` on (Weasis' habit), the wheel steps through

@@ -136,20 +136,15 @@ class ViewerGrid(QWidget):
         view.window_changed.connect(lambda v=view: self._sync_window(v))
         if self.viewports:  # a viewport beside the main one: keep the main one's framing when it is resized
             view.resized.connect(lambda v=view: self._follow_main(v))
-        view.installEventFilter(self)
+        view.double_clicked.connect(lambda vp=vp: self._double_clicked(vp))
         self.viewports.append(vp)
         for hook in self._new_view_hooks:
             hook(view)
         return vp
 
-    def eventFilter(self, obj, event) -> bool:
-        if (event.type() == event.Type.MouseButtonDblClick and isinstance(obj, FilmView) and self.layout_name != "1x1"
-                and obj.mode == "view"):  # with a measuring tool on, a quick second click is a click
-            for vp in self.viewports:
-                if vp.view is obj and vp.index:
-                    self.viewport_activated.emit(vp)
-                    return True
-        return super().eventFilter(obj, event)
+    def _double_clicked(self, vp: Viewport) -> None:
+        if vp.index and self.layout_name != "1x1":
+            self.viewport_activated.emit(vp)
 
     @property
     def count(self) -> int:
