@@ -187,6 +187,7 @@ def test_dicom_measurements_are_saved_as_gsps_and_restored_on_reopen(qtbot, make
     qtbot.keyClick(w2, Qt.Key.Key_Delete)
     assert [m.kind for m in w2.view.measurements] == [Kind.COBB, Kind.ELLIPSE]
     qtbot.keyClick(w2, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyRelease(w2, Qt.Key.Key_Shift)  # the application would otherwise think Shift is still held (later tests)
     assert w2.view.measurements == [] and not gsps.exists()
 
 
