@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .film import Film, FilmIdentifiers
+from .loading.header import FilmHeader
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class FilmInfo:
     is_dicom: bool
 
     @classmethod
-    def of(cls, key: str, film: Film) -> FilmInfo:
+    def of(cls, key: str, film: Film | FilmHeader) -> FilmInfo:
+        """From a loaded film or from its header alone (a listed film that is not loaded yet)."""
         return cls(key, film.patient_key, film.ids, film.is_dicom)
 
     @property

@@ -61,13 +61,20 @@ class CompareController(QObject):
     # -- what is known -------------------------------------------------------------------------------
     def note(self, lf: LoadedFilm) -> None:
         """A film arrived (any load job): catalogue it, and show it if a viewport waits for it."""
-        self.catalog[lf.key] = FilmInfo.of(lf.key, lf.film)
         vp = self._waiting.pop(lf.key, None)
         if vp is not None and vp.key == lf.key and vp.index < self.grid.count:
+            self.catalog[lf.key] = FilmInfo.of(lf.key, lf.film)
             self._show(vp, lf)
-        elif self.grid.layout_name != "1x1" and lf.key != self.w.session.current_key and any(
+            return
+        self.note_info(FilmInfo.of(lf.key, lf.film))
+
+    def note_info(self, info: FilmInfo) -> None:
+        """A film is known (listed from its header, or loaded): a possible prior of the current film."""
+        known = info.key in self.catalog
+        self.catalog[info.key] = info
+        if not known and self.grid.layout_name != "1x1" and info.key != self.w.session.current_key and any(
                 v.view.film is None and v.key is None for v in self.grid.visible_viewports()[1:]):
-            self.refresh()  # a folder still loading: a prior may have just arrived
+            self.refresh()  # a folder still being listed: a prior may have just appeared
 
     # -- layout ----------------------------------------------------------------------------------------
     def set_layout(self, name: str) -> None:

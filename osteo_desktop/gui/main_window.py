@@ -39,8 +39,8 @@ from PySide6.QtWidgets import (
 from .. import INTENDED_USE, __version__
 from ..core.inference import Prediction
 from ..core.loading.header import FilmHeader
-from ..core.opening import OpenJobs
 from ..core.measure import Kind
+from ..core.opening import OpenJobs
 from ..core.session import Session
 from ..resources_path import demo_film_path
 from . import report_export as rx
@@ -49,8 +49,8 @@ from .clinical_presenter import ClinicalPresenter
 from .export_controller import ExportController
 from .film_view import FilmView
 from .imaging import LoadedFilm
-from .listing import FilmLister
 from .layouts import ViewerGrid
+from .listing import FilmLister
 from .loader import FilmLoader
 from .menus import build_menus
 from .messages import ERROR, WARNING, MessagePanel
@@ -449,6 +449,7 @@ class MainWindow(QMainWindow):
         # the film about to be shown brings its own thumbnail; the others get theirs in the background
         thumb = self.thumbs.cached(key) if first == key else self.thumbs.request(key)
         self.browser.add_film(header, thumb)
+        self.reading.film_listed(key, header)
         if first is not None:
             self._request_film(first)
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
+from ..core.compare import FilmInfo
+from ..core.loading.header import FilmHeader
 from . import image_export
 from .compare_controller import LAYOUT_KEY, SYNC_KEY, CompareController
 from .film_view import FilmView
@@ -48,6 +50,10 @@ class ReadingTools(QObject):
         w.grid.set_sync(w.sync_action.isChecked())
         layout = str(s.value(LAYOUT_KEY, "1x1", type=str))
         self.compare.set_layout(layout if layout in w.layout_actions else "1x1")
+
+    def film_listed(self, key: str, header: FilmHeader) -> None:
+        """A film of an opened folder is known from its header (not loaded yet): a possible prior."""
+        self.compare.note_info(FilmInfo.of(key, header))
 
     def film_loaded(self, lf: LoadedFilm) -> None:
         self.compare.note(lf)

@@ -25,6 +25,18 @@ def _open(qtbot, w, paths, timeout=15000):
         w.open_paths(paths)
 
 
+def _show(qtbot, w, path: Path) -> None:
+    """Make `path` the current film (it may have to be read first: films are listed, then read when shown)."""
+    if w.session.current_key != str(path):
+        with qtbot.waitSignal(w.film_shown, timeout=15000):
+            w.show_path(str(path))
+
+
+def _filled(qtbot, w, n: int) -> None:
+    """Wait until the first `n` viewports show their films (a prior is read when its viewport needs it)."""
+    qtbot.waitUntil(lambda: all(vp.view.film is not None for vp in w.grid.visible_viewports()[:n]), timeout=15000)
+
+
 def _patient(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     """Today's knee film, two priors of the same knee, and another patient's knee."""
     now = write_dicom(tmp_path / "now.dcm", patient_id="P7", study_date="20250601", seed=1)
@@ -38,10 +50,11 @@ def test_compare_1x2_shows_the_prior_with_its_own_result_and_follows_the_reader(
     now, prior, older, stranger = _patient(tmp_path)
     w = make_window(FakeScreener(result="info_only"))
     _open(qtbot, w, [now, prior, older, stranger])
-    w.show_path(str(now))
+    _show(qtbot, w, now)
     qtbot.waitUntil(lambda: w.session.has_result(str(now)), timeout=15000)
     w.layout_actions["1x2"].trigger()
     assert w.grid.layout_name == "1x2" and w.layout_actions["1x2"].isChecked() and not w.layout_actions["1x1"].isChecked()
+    _filled(qtbot, w, 2)
     main, side = w.grid.visible_viewports()
     assert side.key == str(prior)  # the most recent prior of the same patient and anatomy
     assert side.result.text() == "Not screened yet (double-click to make it the current film, then S)"
@@ -75,8 +88,9 @@ def test_compare_2x2_fills_priors_newest_first_and_says_when_there_is_none(qtbot
     now, prior, older, stranger = _patient(tmp_path)
     w = make_window(FakeScreener(result="not_screened"), auto_screen=False)
     _open(qtbot, w, [now, prior, older, stranger])
-    w.show_path(str(now))
+    _show(qtbot, w, now)
     w.compare.set_layout("2x2")
+    _filled(qtbot, w, 3)
     keys = [vp.key for vp in w.grid.visible_viewports()]
     assert keys == [str(now), str(prior), str(older), None]
     assert w.grid.visible_viewports()[3].view.film is None
@@ -86,7 +100,7 @@ def test_compare_2x2_fills_priors_newest_first_and_says_when_there_is_none(qtbot
         w.screen_current()
     text = w.grid.visible_viewports()[0].result.text()
     assert text == w.session.result(str(now)).decision_text and text.startswith("Not screened: ")
-    w.show_path(str(stranger))
+    _show(qtbot, w, stranger)
     assert [vp.key for vp in w.grid.visible_viewports()] == [str(stranger), None, None, None]
     w.compare.set_layout("1x1")
     assert w.grid.count == 1 and not w.grid.viewports[1].isVisible()
@@ -96,7 +110,8 @@ def test_compare_loads_a_prior_that_left_the_memory_cache(qtbot, make_window, tm
     now, prior, older, _ = _patient(tmp_path)
     w = make_window(FakeScreener(), auto_screen=False)
     _open(qtbot, w, [now, prior, older])
-    w.show_path(str(now))
+    _show(qtbot, w, prior)  # read once
+    _show(qtbot, w, now)
     w.session._films.pop(str(prior))  # evicted
     w.compare.set_layout("1x2")
     side = w.grid.visible_viewports()[1]
@@ -199,7 +214,7 @@ def test_multiframe_scrolls_and_plays_and_screens_the_first_frame(qtbot, make_wi
     assert not w.frames.playing
     # a single-frame film: nothing to scroll
     _open(qtbot, w, [write_png(tmp_path / "one.png")])
-    w.show_path(str(tmp_path / "one.png"))
+    _show(qtbot, w, tmp_path / "one.png")
     assert v.frame_text == "" and not w.frames.toggle()
 
 
@@ -216,7 +231,7 @@ def test_attention_map_is_off_when_a_film_opens_unless_the_setting_says_otherwis
     assert not w.view.cam_drawn()  # the next film is read first, too
     w.cam_default_action.trigger()
     assert settings.value("overlay/show_on_open", type=bool) is True
-    w.show_path(str(a))
+    _show(qtbot, w, a)
     assert w.view.cam_drawn()
 
 
@@ -224,11 +239,11 @@ def test_messages_belong_to_their_film_and_do_not_pile_up(qtbot, make_window, tm
     w = make_window(FakeScreener(), auto_screen=False)
     a, b = write_png(tmp_path / "a.png"), write_png(tmp_path / "b.png", seed=2)
     _open(qtbot, w, [a, b])
-    w.show_path(str(a))
+    _show(qtbot, w, a)
     w.post("warning", "about film a", film=str(a))
     w.post("error", "about no film in particular")
     assert [m.text for m in w.messages.messages()] == ["about no film in particular", "about film a"]
-    w.show_path(str(b))
+    _show(qtbot, w, b)
     assert [m.text for m in w.messages.messages()] == ["about no film in particular"]
     for i in range(10):
         w.post("warning", f"note {i}", film=str(b))

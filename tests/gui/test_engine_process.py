@@ -75,7 +75,7 @@ def test_a_killed_engine_fails_that_film_restarts_and_screens_the_next(qtbot, en
     from osteo_desktop.gui.imaging import _LAYERS, attention_rgba
 
     sent = next(layer for cam, layer in _LAYERS if cam is pred.cam)  # made by the engine, not on the GUI thread
-    assert w.view._cam_rgba is sent and np.array_equal(sent, attention_rgba(pred.cam))
+    assert w.view.cam.rgba is sent and np.array_equal(sent, attention_rgba(pred.cam))
 
 
 def test_a_segfault_in_the_engine_is_a_film_error_not_a_viewer_crash(qtbot, engine_window, tmp_path):
