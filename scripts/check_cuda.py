@@ -47,6 +47,7 @@ def main() -> int:
     import numpy as np
     import torch
 
+    from osteo_desktop.core.errors import OsteoError
     from osteo_desktop.core.inference import Screener
     from osteo_desktop.core.loading import load_film
 
@@ -59,7 +60,13 @@ def main() -> int:
     print(f"torch {torch.__version__}, GPU {torch.cuda.get_device_name(0)}, bundle {cpu.bundle.config.name} {cpu.bundle.config.version}")
     ok, rows = True, []
     for path in films:
-        film = load_film(path)
+        try:
+            film = load_film(path)
+        except OsteoError as e:  # a film this installation cannot read: say so, go on with the others
+            print(f"{path.name}: not read ({e})")
+            rows.append({"film": str(path), "error": str(e), "agree": False})
+            ok = False
+            continue
         pc, pg = cpu.screen(film), gpu.screen(film)
         diffs = _differences(pc, pg)
         dp = max(diffs.values(), default=0.0)
