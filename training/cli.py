@@ -182,6 +182,16 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_finetune_row(args) -> int:
+    from .finetune_row import write_finetune_row
+
+    row = write_finetune_row(Path(args.runs), Path(args.probe))
+    m = row["auc_mean_repeats"]
+    print(f"fine-tuning row ({len(row['runs'])} split(s) {row['seeds']}): knee {m.get('knee', float('nan')):.3f}, "
+          f"spine {m.get('spine', float('nan')):.3f}, criterion {row['criterion']:.3f}; written into {args.probe}, {args.runs}/README.md")
+    return 0
+
+
 def cmd_embed(args) -> int:
     from .embeddings import EmbeddingCache, Job
     from .probe_ablation import default_grid, jobs_for
@@ -268,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     probe_common(em)
     em.add_argument("--other", metavar="FEATURE_SET", help="also the other/ films for this feature set (e.g. L0-512)")
     em.set_defaults(func=cmd_embed)
+
+    fr = sub.add_parser("finetune-row", help="put the GPU fine-tuning runs (scripts/device_v2.sh) into the probe's ablation")
+    fr.add_argument("--runs", default="docs/evaluation/finetune_512_gpu", help="one folder per split seed, each with results.json")
+    fr.add_argument("--probe", default="docs/evaluation/probe_v2", help="the probe's report folder (results.json, ablation.md)")
+    fr.set_defaults(func=cmd_finetune_row)
 
     c = sub.add_parser("configs", help="list the bundled configs")
     c.set_defaults(func=cmd_configs)

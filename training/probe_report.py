@@ -60,14 +60,27 @@ def ablation_markdown(res: dict) -> str:
          "per anatomy, `joint` = one head for knee and spine.", ""]
     L += ablation_rows_md(res) + [""]
     ft = ab.get("finetuned_row")
+    ft512 = ab.get("finetuned_512")
     if ft:
         L += [f"Fine-tuning row (not re-run): the shipped 1.1.0 ({ft['name']}, Lite0 fine-tuned end to end at {ft['input_size']} px, same "
               f"split seed): knee AUC {ci_str(ft['knee']['auc'], ft['knee']['auc_ci95'])}, spine AUC {ci_str(ft['spine']['auc'], ft['spine']['auc_ci95'])} "
-              f"(from `{ft['source']}`). No fine-tuning row at 384/512 px was run: that run's 5 CV folds took {ft['cv_seconds_measured'] / 60:.0f} min "
-              f"of training at {ft['input_size'][0]} px on a 2-core CPU (its results.json); at 512 px every step processes {ft['pixel_ratio_512']:.0f}x "
-              f"the pixels, i.e. at least {ft['cv_seconds_at_512_estimated'] / 3600:.1f} h for the CV alone (before inner model "
-              "selection and the final fit), beyond this task's one-hour budget with no GPU lent (`training/gpu_job.sh` holds the 512-px "
-              "recipe for when one is).", ""]
+              f"(from `{ft['source']}`)."]
+        if not ft512:
+            L[-1] += (f" No fine-tuning row at 384/512 px was run: that run's 5 CV folds took {ft['cv_seconds_measured'] / 60:.0f} min "
+                      f"of training at {ft['input_size'][0]} px on a 2-core CPU (its results.json); at 512 px every step processes "
+                      f"{ft['pixel_ratio_512']:.0f}x the pixels, i.e. at least {ft['cv_seconds_at_512_estimated'] / 3600:.1f} h for the CV "
+                      "alone (before inner model selection and the final fit), beyond this task's one-hour budget with no GPU lent "
+                      "(`scripts/device_v2.sh` runs the 512-px row on a GPU).")
+        L += [""]
+    if ft512:
+        runs = "; ".join(f"split {d['seed']}: knee {ci_str(d['knee']['auc'], d['knee']['auc_ci95'])}, spine "
+                         f"{ci_str(d['spine']['auc'], d['spine']['auc_ci95'])}" for d in ft512["runs"])
+        m = ft512["auc_mean_repeats"]
+        L += [f"Fine-tuning row at 512 px (measured on a GPU, `scripts/device_v2.sh`; `{ft512['source']}`): Lite0 fine-tuned end to end "
+              f"with the same recipe, on the same patient-level splits. {runs}. Mean of the splits: knee {f2(m.get('knee'))}, "
+              f"spine {f2(m.get('spine'))}; criterion {f2(ft512['criterion'], 3)} (the winner below: "
+              f"{f2(next(r['criterion'] for r in ab['rows'] if r['row'] == ab['winner']), 3)}). Not a candidate for the bundle "
+              "(no frozen features to share with the guard), and below the frozen-feature winner anyway.", ""]
     o = ab["optimism"]
     L += ["## Selection and its optimism", "", f"Rule: {ab['selection_rule']}.", "",
           f"Winner: **{ab['winner']}**; fold ensemble used: {ab['fold_ensemble']['used']} (criterion refit {f2(ab['fold_ensemble']['criterion_refit'], 3)}, "

@@ -33,6 +33,7 @@ from osteo_desktop.core.probe import GUARD_CLASSES
 from . import __version__ as TRAINING_VERSION
 from .embeddings import EmbeddingCache, Job, display_image, resolve_backbone
 from .errors import ManifestError
+from .finetune_row import read_finetune_runs
 from .guard import DESCRIPTIONS, MIN_PROBABILITY, OOD_DIMS, SCREENABLE, fit_ood, guard_cv, guard_metrics, ood_cv, ood_metrics, screened
 from .linear import C_GRID, Standardiser, auc_criterion, average_heads, fit_cv, neg_log_loss, outer_cv, softmax
 from .metrics import fit_temperature
@@ -90,6 +91,7 @@ class ProbeOptions:
     name: str = "osteo-effnet"
     version: str = "2.0.0"
     finetune_results: Path | None = None  # results.json of the shipped fine-tuned run (for its ablation row)
+    finetune_512_dir: Path | None = Path("docs/evaluation/finetune_512_gpu")  # GPU fine-tuning runs (training/finetune_row.py)
     verify_films: int = 6
     command: str = ""
 
@@ -191,6 +193,7 @@ def run_probe(opt: ProbeOptions) -> dict[str, Any]:
                     "source": str(opt.finetune_results), "cv_seconds_measured": sum(fold_s), "pixel_ratio_512": pixel_ratio,
                     "cv_seconds_at_512_estimated": sum(fold_s) * pixel_ratio,
                     **{a: {"auc": m[a]["auc_low_bmd"], "auc_ci95": m[a]["ci95"].get("auc_low_bmd")} for a in ANATOMIES if a in m}}
+    ft512 = read_finetune_runs(opt.finetune_512_dir) if opt.finetune_512_dir and Path(opt.finetune_512_dir).is_dir() else None
     results["ablation"] = {
         "rows": summary, "table": _row_table(summary), "winner": winner, "selection_rule":
             f"criterion = mean over anatomies of the low-BMD ROC-AUC of out-of-fold image scores, averaged over the splits "
@@ -198,7 +201,7 @@ def run_probe(opt: ProbeOptions) -> dict[str, Any]:
             "then the higher criterion",
         "fold_ensemble": {"used": use_ensemble, "criterion_refit": wsum["criterion"], "criterion_ensemble": wsum["criterion_ensemble"],
                           "rule": "the mean of the 5 inner-fold heads replaces the refit only if its criterion is higher"},
-        "optimism": opt_est, "finetuned_row": finetune, "seeds": list(opt.seeds), "primary_seed": primary,
+        "optimism": opt_est, "finetuned_row": finetune, "finetuned_512": ft512, "seeds": list(opt.seeds), "primary_seed": primary,
         "C_grid": list(opt.Cs), "inner_folds": opt.inner_folds, "folds": opt.folds,
     }
     fs = wrow.feature_set
