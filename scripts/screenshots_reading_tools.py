@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def make_prior(src_jpeg: Path, out: Path, study_date: str, n: int) -> Path:
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.AccessionNumber = f"DEMO000{n}"
-    ds.StudyDescription = "DEMO knee radiograph, prior (research data, not a patient record)"
+    ds.StudyDescription = "DEMO knee film, prior (research data, not a patient record)"  # LO: 64 chars at most
     out.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(str(out), enforce_file_format=True)
     return out
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication([])
     apply_dark_theme(app)
+    for old in (out / "appdata", out / "settings.ini"):  # a previous run's measurements come back on reopen
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
     settings = QSettings(str(out / "settings.ini"), QSettings.Format.IniFormat)
     settings.setValue("measurements/data_dir", str(out / "appdata"))
     w = MainWindow(settings, persist_settings=False, bundle=str(ROOT / "model_weights"), device="cpu")
@@ -86,11 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     shown: list[str] = []
     w.film_shown.connect(shown.append)
     w.open_paths([DEMO, *priors], remember=False)
-    wait(app, lambda: len(w.session.film_keys()) == 3 and w.session.current_key == str(DEMO))
+    # films are listed from their headers first and read when shown: wait for the listing and the demo film
+    wait(app, lambda: len(w.compare.catalog) == 3 and w.session.current_key == str(DEMO))
     wait(app, lambda: w.session.has_result(str(DEMO)) or "error" in w.model_label.text().lower()
          or "none" in w.model_label.text().lower(), 300)
 
     # -- the measurement kit on the demo film ------------------------------------------------------
+    w.compare.set_layout("1x1")  # the layout is a setting: a previous run may have left 2x2
     v = w.view
     measure_controller.ask_known_length = lambda parent, measured: 25.0  # the ball's diameter
 
@@ -107,9 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     draw(Kind.ANGLE, (745.0, 90.0), (712.0, 520.0), (728.0, 830.0))  # femur axis / tibia axis, left knee
     draw(Kind.COBB, (215.0, 460.0), (415.0, 470.0), (215.0, 530.0), (405.0, 528.0))  # joint lines
     draw(Kind.ELLIPSE, (640.0, 400.0), (760.0, 480.0))  # left femoral condyle
-    draw(Kind.RECTANGLE, (470.0, 300.0), (540.0, 420.0))  # soft tissue between the knees
+    draw(Kind.RECTANGLE, (470.0, 600.0), (540.0, 700.0))  # soft tissue between the knees
     w.measure.set_tool(Kind.ELLIPSE)
     w.loupe_action.setChecked(True)
+    app.processEvents()  # (events that move the cursor come before it is placed)
     t = v.image_to_widget()
     v._update_cursor(t.map(QPointF(330.0, 640.0)))  # the loupe over the right proximal tibia
     app.processEvents()

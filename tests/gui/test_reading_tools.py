@@ -254,3 +254,35 @@ def test_image_export_dialog_follows_the_name(qtbot, tmp_path):
     d.path_edit.setText(str(tmp_path / "x.tif"))
     assert d.options() is None and not d.export_button.isEnabled() and ".png or .jpg" in d.note.text()
     assert not d.cam_check.isEnabled()
+
+
+def test_a_label_stays_beside_its_shape_and_goes_when_the_shape_leaves_the_screen():
+    from PySide6.QtCore import QRectF
+
+    from osteo_desktop.gui.tools.paint import label_origin
+
+    def at(shape: QRectF) -> tuple[QPointF, QPointF]:  # an ROI's anchors: its top right, its top left
+        return shape.topRight(), shape.topLeft()
+
+    W, H, tw, lh, asc = 400, 300, 120.0, 14.0, 11.0
+    roi = QRectF(50, 100, 60, 40)
+    assert label_origin(at(roi), roi, tw, lh, asc, 3, W, H) == QPointF(120, 94)  # right of it
+    roi = QRectF(250, 100, 60, 40)
+    assert label_origin(at(roi), roi, tw, lh, asc, 3, W, H) == QPointF(120, 94)  # no room right: left of it
+    roi = QRectF(100, 100, 200, 40)
+    o = label_origin(at(roi), roi, tw, lh, asc, 3, W, H)  # no room either side: under it, not over it
+    assert o == QPointF(100, 155) and o.y() - asc > roi.bottom()
+    low = QRectF(100, 240, 200, 40)
+    o = label_origin(at(low), low, tw, lh, asc, 3, W, H)  # no room under it: over it
+    assert o is not None and o.y() + 2 * lh < low.top()
+    off = QRectF(-300, 100, 60, 40)  # panned out of sight: no label left floating at the edge
+    assert label_origin(at(off), off, tw, lh, asc, 3, W, H) is None
+    line = QRectF(-50, 99, 100, 2)  # a line half on screen keeps its label, on screen
+    o = label_origin((QPointF(50, 100), QPointF(50, 100)), line, tw, lh, asc, 1, W, H)
+    assert o is not None and o.x() >= 4
+    # a place another label already holds is skipped: the next one that is free
+    roi = QRectF(50, 100, 60, 40)
+    held = QRectF(120, 83, 120, 42)  # the label right of this ROI
+    assert label_origin(at(roi), roi, tw, lh, asc, 3, W, H, [held]) == QPointF(50, 155)  # under it
+    full = [QRectF(0, 0, W, H)]  # nowhere free: still beside its shape, on screen
+    assert label_origin(at(roi), roi, tw, lh, asc, 3, W, H, full) == QPointF(120, 94)

@@ -68,18 +68,60 @@ def _anchor(m: Measurement, t: QTransform) -> tuple[QPointF, QPointF]:
     return pts[-1], pts[-1]
 
 
-def _label(p: QPainter, at: tuple[QPointF, QPointF], lines: Sequence[str], colour: QColor, width: int, height: int) -> None:
+def _shape_rect(m: Measurement, t: QTransform) -> QRectF:
+    """The shape's bounds in widget space, a pixel wider each way (a horizontal line has no height)."""
+    if m.kind in (Kind.ELLIPSE, Kind.RECTANGLE):
+        (x0, y0), (x1, y1) = m.points[0], m.points[1]
+        r = t.mapRect(QRectF(QPointF(x0, y0), QPointF(x1, y1)).normalized())
+    else:
+        xs, ys = zip(*((q.x(), q.y()) for q in (t.map(QPointF(x, y)) for x, y in m.points)), strict=True)
+        r = QRectF(QPointF(min(xs), min(ys)), QPointF(max(xs), max(ys)))
+    return r.adjusted(-1.0, -1.0, 1.0, 1.0)
+
+
+def label_origin(at: tuple[QPointF, QPointF], shape: QRectF, text_width: float, line_height: float, ascent: float,
+                 n_lines: int, width: int, height: int, taken: Sequence[QRectF] = ()) -> QPointF | None:
+    """The baseline of a label's first line, in widget space, or None when the shape is off screen (a
+    label kept on screen away from its shape would read as another measurement's).
+
+    Right of `at[0]`, else left of `at[1]`, else under the shape, else over it: the first place that
+    is on screen and clear of the labels already placed (`taken`), else the first on screen, else
+    right of `at[0]` pushed inside the widget."""
+    if not shape.intersects(QRectF(0.0, 0.0, float(width), float(height))):
+        return None
+    right, left = at
+    block = line_height * n_lines
+    x_under = min(max(shape.left(), 4.0), width - 4.0 - text_width)
+    places = [QPointF(right.x() + 10, right.y() - 6), QPointF(left.x() - 10 - text_width, left.y() - 6),
+              QPointF(x_under, shape.bottom() + 4 + ascent), QPointF(x_under, shape.top() - 4 - block + ascent)]
+
+    def box(o: QPointF) -> QRectF:
+        return QRectF(o.x(), o.y() - ascent, text_width, block)
+
+    screen = QRectF(4.0, 2.0, width - 8.0, height - 6.0)
+    on_screen = [o for o in places if screen.contains(box(o))]
+    for o in on_screen:
+        if not any(box(o).intersects(r) for r in taken):
+            return o
+    if on_screen:
+        return on_screen[0]
+    x = max(min(places[0].x(), width - 4.0 - text_width), 4.0)
+    y = min(max(places[0].y(), ascent + 2), height - 4 - line_height * (n_lines - 1))
+    return QPointF(x, y)
+
+
+def _label(p: QPainter, at: tuple[QPointF, QPointF], shape: QRectF, lines: Sequence[str], colour: QColor,
+           width: int, height: int, taken: list[QRectF]) -> None:
+    """Draws the label and adds its box to `taken` (the next labels keep clear of it where they can)."""
     fm = p.fontMetrics()
     tw = max((fm.horizontalAdvance(s) for s in lines), default=0)
     lh = fm.height()
-    right, left = at
-    y0 = right.y()
-    x = right.x() + 10 if right.x() + 10 + tw < width - 4 else left.x() - 10 - tw  # keep it on screen
-    if x < 4.0:  # no room either side: inside, at the left edge
-        x, y0 = 4.0, max(right.y(), left.y())
-    y = min(max(y0 - 6, fm.ascent() + 2), height - 4 - lh * (len(lines) - 1))
+    o = label_origin(at, shape, tw, lh, fm.ascent(), len(lines), width, height, taken)
+    if o is None:
+        return
+    taken.append(QRectF(o.x(), o.y() - fm.ascent(), tw, lh * len(lines)))
     for i, line in enumerate(lines):
-        outlined_text(p, x, y + i * lh, line, colour=colour)
+        outlined_text(p, o.x(), o.y() + i * lh, line, colour=colour)
 
 
 def _cobb_connector(p: QPainter, m: Measurement, t: QTransform) -> None:
@@ -114,6 +156,7 @@ def paint_measurements(p: QPainter, t: QTransform, items: Sequence[Measurement],
         drawn.append((calibration, CALIBRATION_COLOUR, False))
     if live is not None:
         drawn.append((live, MEASURE_COLOUR if live.kind is not Kind.CALIBRATION else CALIBRATION_COLOUR, True))
+    taken: list[QRectF] = []  # the labels drawn so far
     for m, colour, show_handles in drawn:
         p.setTransform(t)
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -134,5 +177,5 @@ def paint_measurements(p: QPainter, t: QTransform, items: Sequence[Measurement],
                 p.drawRect(QRectF(q.x() - HANDLE, q.y() - HANDLE, 2 * HANDLE, 2 * HANDLE))
         if m.is_degenerate():
             continue
-        _label(p, _anchor(m, t), lines(m), colour, width, height)
+        _label(p, _anchor(m, t), _shape_rect(m, t), lines(m), colour, width, height, taken)
     p.restore()
