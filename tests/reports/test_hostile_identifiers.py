@@ -74,3 +74,50 @@ def test_one_patients_failure_never_stops_the_others(tmp_path, monkeypatch):
     with pytest.raises(ReportError):  # without an errors list: the others are written, then it raises
         write_patient_reports(items, tmp_path / "out2", bundle=None, generated_at=WHEN)
     assert len(list((tmp_path / "out2").glob("*.pdf"))) == 2
+
+
+def test_a_report_reads_its_spilled_pictures_one_film_at_a_time(tmp_path):
+    """A patient with many films: each film's pictures are read back when laid out, and gone before
+    the next film's are read (the content does not hold every film's pictures at once)."""
+    import weakref
+
+    items = [compact(_item(tmp_path, f"k{i}.dcm"), spill_dir=tmp_path) for i in range(4)]
+    alive: list[weakref.ref] = []
+    most = 0
+
+    def watched(load):
+        def read():
+            nonlocal most
+            pics = load()
+            alive.append(weakref.ref(pics.display))
+            most = max(most, sum(r() is not None for r in alive))
+            return pics
+        return read
+
+    items = [dataclasses.replace(i, pictures=watched(i.pictures)) for i in items]
+    build_report_pdf(items, bundle=None, generated_at=WHEN)
+    assert len(alive) == 4 and most == 1
+
+
+def test_drawn_pictures_leave_no_decoded_pixels_for_the_garbage_collector():
+    """reportlab keeps a JPEG's decoded pixels in a reference cycle; the report's pictures empty it when drawn."""
+    import gc
+    import io
+
+    import numpy as np
+    from reportlab.lib.utils import ImageReader
+    from reportlab.platypus import SimpleDocTemplate, Table
+
+    from osteo_desktop.core.reports.pdf_style import image_flowable
+
+    rng = np.random.default_rng(0)
+    gc.collect()
+    gc.disable()
+    try:
+        story = [Table([[image_flowable(rng.integers(0, 255, (600, 500, 3), dtype=np.uint8), 100, 120)]]) for _ in range(3)]
+        SimpleDocTemplate(io.BytesIO()).build(story)
+        del story
+        holding = [o for o in gc.get_objects() if isinstance(o, ImageReader) and getattr(o, "_data", None) is not None]
+    finally:
+        gc.enable()
+    assert holding == []

@@ -207,8 +207,9 @@ class _Layout:
     def pictures(self, f: FilmSection) -> Any:
         from reportlab.platypus import Paragraph, Table, TableStyle
 
-        st, pics = self.st, f.pictures
-        assert pics is not None
+        st = self.st
+        assert f.pictures is not None
+        pics = f.pictures() if callable(f.pictures) else f.pictures  # one film's pictures at a time
         gap = 10.0
         cell_w = (self.width - gap) / 2.0
         max_h = max(120.0, min(240.0, self.height / 2.0 - 175.0))  # two films per page when they fit

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,7 +166,8 @@ class FilmResult:
 class FilmSection:
     heading: str
     pairs: list[tuple[str, str]]
-    pictures: FilmPictures | None  # None: no pixels to show
+    # None: no pixels to show; a callable (pictures spilled to disk by a batch) reads them when laid out
+    pictures: FilmPictures | Callable[[], FilmPictures] | None
     display_caption: str
     overlay_caption: str  # under the heatmap, or in its place when there is none
     result: FilmResult | None
@@ -348,11 +349,12 @@ class _Content:
         warnings: list[str] = list(film.warnings)
         if self.anonymize and film.header is not None and str(film.header.get("BurnedInAnnotation", "")).upper() == "YES":
             warnings.append(BURNED_IN)
-        pictures, window = None, ""
+        pictures: FilmPictures | Callable[[], FilmPictures] | None = None
+        window = ""
         given = e.item.pictures
         if given is not None:  # thumbnails kept (or spilled to disk) by a batch
-            pictures = given() if callable(given) else given
-            warnings += list(pictures.notes)
+            pictures = given  # spilled ones are read back when laid out, one film at a time
+            warnings += list(getattr(given, "notes", ()))
             window = e.item.display_description
         elif film.pixels is not None and film.pixels.ndim == 2 and film.pixels.size > 0:
             pictures = film_pictures(film, pred)
@@ -362,7 +364,7 @@ class _Content:
             except Exception:  # a caption must not stop the report
                 window = ""
         screened = pred is not None and pred.screened
-        if pictures is not None and pictures.overlay is not None:
+        if getattr(pictures, "overlay", None) is not None:
             overlay_caption = f"Grad-CAM heatmap: {ATTENTION_LABEL}, not a lesion"
         elif not screened:
             overlay_caption = "Not screened: no heatmap."
