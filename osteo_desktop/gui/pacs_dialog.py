@@ -239,7 +239,9 @@ class PacsDialog(QDialog):
     # -- operations --------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.task is not None and self.task.isRunning()
+        """An operation runs, or its results are not handled yet: the task is let go when its `finished`
+        reaches this (GUI) thread, after its `succeeded`/`failed` (a finished thread alone is not enough)."""
+        return self.task is not None
 
     def _run(self, fn: TaskFn, on_done: Any, what: str) -> bool:
         if self.busy:
@@ -406,6 +408,8 @@ class PacsDialog(QDialog):
         self._status(message, error=True)
 
     def _task_ended(self) -> None:
+        if self.sender() is self.task:
+            self.task = None
         self._update_buttons()
 
     def _status(self, text: str, *, error: bool = False) -> None:
