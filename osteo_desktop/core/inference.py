@@ -3,6 +3,9 @@
 `Screener` loads a bundle once (weights verified by sha256) and screens films on CUDA when
 available, else on the CPU. `Screener.screen` is a pure `run(data, progress, should_cancel)` style
 function: no Qt, safe to call from a worker thread (calls are serialised by a lock).
+
+Why a little over 500 lines: the result (`Prediction`) and the one pass that makes it (forward, guard,
+Grad-CAM target) are read together; the Grad-CAM helpers are the piece to move out if it grows.
 """
 
 from __future__ import annotations

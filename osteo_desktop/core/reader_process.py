@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine_process import describe_exit, recv_message, send_message
+from .engine_process import describe_exit
 from .errors import FilmLoadError, OsteoError
+from .messages import recv_message, send_message
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Pixels become float32 *modality values* (Rescale Slope/Intercept or the Modality LUT Sequence,
 applied exactly once, here). Everything after that (VOI, inversion) is `core.display`'s job; this
 module only reports what the file says: windows, VOI LUT, photometric interpretation, Presentation
-LUT Shape.
+LUT Shape; the tags become the film's fields in `loading.dicom_tags`.
 
 The image size is checked from the header before any pixel is decoded, in pixels and against the
 memory budget in bytes (`loading.budget`: frames, samples and bytes per sample included; deflated
@@ -15,14 +15,12 @@ read from disk only once the checks pass (`defer_size`). The file is only ever o
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
 from pydicom.uid import (
     UID,
@@ -33,19 +31,19 @@ from pydicom.uid import (
 )
 
 from ..errors import DecoderMissingError, FilmLoadError, FilmTooLargeError
-from ..film import Film, FilmIdentifiers, Spacing, SpacingSource, VoiLut, Window
-from ..text import strip_controls
+from ..film import Film
+from . import dicom_tags as tags
 from .budget import DEFAULT_MAX_BYTES, MIB, check_decode_size
 from .codestream import declared_size
 from .common import check_dimensions, colour_to_grey, nominal_window
 from .dicom_read import decode_size, read_dicom
+from .dicom_tags import tag_float, tag_int, tag_str
 
 log = logging.getLogger(__name__)
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009, 0xFFFCFFFC)  # + Data Set Trailing Padding
 _DEFER_SIZE = 64 * 1024  # elements larger than this are read from disk only when used
-_VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 
 _LIBJPEG = "pylibjpeg pylibjpeg-libjpeg"
 _OPENJPEG = "pylibjpeg pylibjpeg-openjpeg"
@@ -86,9 +84,9 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False, max_bytes: i
 
     _drop_unreadable(ds, name, warnings, skip=_PIXEL_TAGS)  # a damaged tag must not make the film unreadable
     _require_image(path, ds)
-    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    rows, cols = tag_int(ds, "Rows"), tag_int(ds, "Columns")
     _check_size(path, ds, max_pixels, max_bytes)
-    frames = max(1, _int(ds, "NumberOfFrames", 1))
+    frames = max(1, tag_int(ds, "NumberOfFrames", 1))
     if frames > 1:
         warnings.append(f"{name}: the file holds {frames} frames; only the first one is screened.")
     _check_pixel_element(path, ds, tsyntax, frames, max_bytes)
@@ -100,8 +98,8 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False, max_bytes: i
 
     if raw.ndim == 2:  # grey
         pixels = _modality_values(raw, ds, name, warnings)
-        windows = _windows(ds, name, warnings)
-        voi_lut = _voi_lut(ds, name, warnings)
+        windows = tags.windows(ds, name, warnings)
+        voi_lut = tags.voi_lut(ds, name, warnings)
     elif raw.ndim == 3:  # colour: RGB (pydicom already converted YBR) or an applied palette
         bits = _colour_bits(ds, raw)
         pixels = colour_to_grey(raw, float((1 << bits) - 1), name, warnings)
@@ -117,14 +115,14 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False, max_bytes: i
         path=path,
         pixels=pixels,
         photometric=photometric,
-        presentation_lut_shape=_str(ds, "PresentationLUTShape").upper(),
+        presentation_lut_shape=tag_str(ds, "PresentationLUTShape").upper(),
         windows=windows,
         voi_lut=voi_lut,
-        spacing=_spacing(ds, name, warnings),
-        ids=identifiers(ds),
+        spacing=tags.spacing(ds, name, warnings),
+        ids=tags.identifiers(ds),
         source_format="DICOM",
         transfer_syntax=tsyntax.name,
-        bits_stored=_int(ds, "BitsStored", _int(ds, "BitsAllocated", 8)),
+        bits_stored=tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8)),
         frame_count=frames,
         warnings=warnings,
         header=ds,
@@ -144,7 +142,7 @@ def load_dicom(path: Path, *, max_pixels: int, force: bool = False, max_bytes: i
 def _check_size(path: Path, ds: Dataset, max_pixels: int, max_bytes: int) -> None:
     """The declared decoded size against the memory budget, then Rows x Columns (empty, too small, pixel limit)."""
     check_decode_size(path, decode_size(ds), max_bytes)
-    check_dimensions(path, _int(ds, "Rows"), _int(ds, "Columns"), max_pixels)
+    check_dimensions(path, tag_int(ds, "Rows"), tag_int(ds, "Columns"), max_pixels)
 
 
 def _read_dataset(path: Path, force: bool, max_pixels: int = 1 << 62, max_bytes: int = DEFAULT_MAX_BYTES) -> Dataset:
@@ -202,7 +200,7 @@ def _transfer_syntax(ds: Dataset, path: Path) -> UID:
 
 
 def _require_image(path: Path, ds: Dataset) -> None:
-    sop = _str(ds, "SOPClassUID") or _str(getattr(ds, "file_meta", Dataset()), "MediaStorageSOPClassUID")
+    sop = tag_str(ds, "SOPClassUID") or tag_str(getattr(ds, "file_meta", Dataset()), "MediaStorageSOPClassUID")
     if sop == MediaStorageDirectoryStorage or "DirectoryRecordSequence" in ds:
         raise FilmLoadError(
             f"{path}: is a DICOMDIR (the index of a DICOM folder or CD), not an image. Open the folder "
@@ -211,11 +209,11 @@ def _require_image(path: Path, ds: Dataset) -> None:
     if not any(k in ds for k in PIXEL_KEYWORDS):
         if "Rows" in ds and "Columns" in ds:
             raise FilmLoadError(
-                f"{path}: the header describes a {_int(ds, 'Columns')}x{_int(ds, 'Rows')} image but the pixel "
+                f"{path}: the header describes a {tag_int(ds, 'Columns')}x{tag_int(ds, 'Rows')} image but the pixel "
                 "data is missing or cut off: the file is truncated. Copy or export it again."
             )
         what = UID(sop).name if sop else "unknown kind"
-        modality = _str(ds, "Modality")
+        modality = tag_str(ds, "Modality")
         raise FilmLoadError(
             f"{path}: this DICOM file holds no image ({what}{', modality ' + modality if modality else ''}). "
             "Choose the radiograph itself (a CR or DX image)."
@@ -279,7 +277,7 @@ def _decode_first_frame(path: Path, ds: Dataset, tsyntax: UID) -> tuple[np.ndarr
             f"{path}: the image data could not be decoded ({tsyntax.name}): {reason[:300]}. The file is "
             "probably damaged or truncated; export it again from the PACS or the modality."
         ) from e
-    photometric = str(meta.get("photometric_interpretation", _str(ds, "PhotometricInterpretation"))).upper()
+    photometric = str(meta.get("photometric_interpretation", tag_str(ds, "PhotometricInterpretation"))).upper()
     if photometric == "PALETTE COLOR" and arr.ndim == 2:
         try:
             arr = apply_color_lut(arr, ds)
@@ -291,12 +289,12 @@ def _decode_first_frame(path: Path, ds: Dataset, tsyntax: UID) -> tuple[np.ndarr
 
 def _colour_bits(ds: Dataset, rgb: np.ndarray) -> int:
     """Nominal depth of decoded colour values: the palette's entry size, else Bits Stored."""
-    if _str(ds, "PhotometricInterpretation").upper() == "PALETTE COLOR":
+    if tag_str(ds, "PhotometricInterpretation").upper() == "PALETTE COLOR":
         try:
             return 8 if int(ds.RedPaletteColorLookupTableDescriptor[2]) == 8 else 16
         except Exception:
             return 8 if rgb.dtype.itemsize == 1 else 16
-    return max(1, min(_int(ds, "BitsStored", _int(ds, "BitsAllocated", 8)), 16))
+    return max(1, min(tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8)), 16))
 
 
 def _modality_values(arr: np.ndarray, ds: Dataset, name: str, warnings: list[str]) -> np.ndarray:
@@ -307,8 +305,8 @@ def _modality_values(arr: np.ndarray, ds: Dataset, name: str, warnings: list[str
         except Exception as e:  # malformed LUT: better the stored values than no film
             warnings.append(f"{name}: the Modality LUT is invalid ({e}); stored pixel values are used instead.")
     out = arr.astype(np.float32)  # the one copy
-    slope = _float(ds, "RescaleSlope", name, warnings)
-    intercept = _float(ds, "RescaleIntercept", name, warnings)
+    slope = tag_float(ds, "RescaleSlope", name, warnings)
+    intercept = tag_float(ds, "RescaleIntercept", name, warnings)
     if slope is not None and slope == 0.0:
         warnings.append(f"{name}: Rescale Slope is 0; ignored (stored values are used).")
         slope = None
@@ -367,176 +365,3 @@ def _drop_unreadable(ds: Dataset, name: str, warnings: list[str], skip: tuple[in
     if bad:
         shown = ", ".join(f"({int(t) >> 16:04X},{int(t) & 0xFFFF:04X})" for t in bad[:5])
         warnings.append(f"{name}: {len(bad)} damaged DICOM element(s) ignored: {shown}{' ...' if len(bad) > 5 else ''}.")
-
-
-# --------------------------------------------------------------------------------------------
-# Tags -> Film fields
-# --------------------------------------------------------------------------------------------
-
-
-def _windows(ds: Dataset, name: str, warnings: list[str]) -> tuple[Window, ...]:
-    if "WindowCenter" not in ds or "WindowWidth" not in ds:
-        return ()
-    try:
-        centers = [float(v) for v in _as_list(ds.WindowCenter)]
-        widths = [float(v) for v in _as_list(ds.WindowWidth)]
-    except (TypeError, ValueError) as e:
-        warnings.append(f"{name}: the file's Window Center/Width cannot be read ({e}); ignored.")
-        return ()
-    if len(centers) != len(widths):
-        warnings.append(
-            f"{name}: {len(centers)} window centres but {len(widths)} widths; only the first "
-            f"{min(len(centers), len(widths))} pair(s) are used."
-        )
-    names = [strip_controls(v).strip() for v in _as_list(ds.get("WindowCenterWidthExplanation", ""))]
-    function = _str(ds, "VOILUTFunction").upper() or "LINEAR"
-    if function not in _VOI_FUNCTIONS:
-        warnings.append(f"{name}: unknown VOI LUT Function '{function}'; LINEAR is used.")
-        function = "LINEAR"
-    out: list[Window] = []
-    for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
-        minimum = 1.0 if function == "LINEAR" else 0.0
-        if not (math.isfinite(c) and math.isfinite(w)) or w < minimum or w <= 0:
-            warnings.append(f"{name}: invalid window (W {w:g} / L {c:g}) in the file; ignored.")
-            continue
-        label = names[i] if i < len(names) and names[i] else ("file window" if i == 0 else f"file window {i + 1}")
-        out.append(Window(center=c, width=w, name=label, function=function))
-    return tuple(out)
-
-
-def _voi_lut(ds: Dataset, name: str, warnings: list[str]) -> VoiLut | None:
-    seq = ds.get("VOILUTSequence")
-    if not seq:
-        return None
-    item = seq[0]
-    try:
-        nr, first, bits = (int(v) for v in item.LUTDescriptor)
-        data = item.LUTData
-        if isinstance(data, (bytes, bytearray)):
-            little = ds.original_encoding[1] is not False
-            table = np.frombuffer(data, dtype="<u2" if little else ">u2")
-        else:
-            table = np.asarray(_as_list(data), dtype=np.float64)
-    except Exception as e:
-        warnings.append(f"{name}: the file's VOI LUT cannot be read ({e}); it is ignored.")
-        return None
-    nr = nr or 65536
-    if table.size == 0:
-        warnings.append(f"{name}: the file's VOI LUT is empty; it is ignored.")
-        return None
-    if table.size < nr:
-        warnings.append(f"{name}: the VOI LUT has {table.size} entries but declares {nr}; the entries present are used.")
-    table = np.array(table[:nr], dtype=np.float64)
-    if _int(ds, "PixelRepresentation", 0) == 1 and first >= 32768:
-        first -= 65536  # first mapped value is signed for signed pixels (US-encoded descriptor)
-    top = int(table.max())
-    if bits <= 0 or bits > 16 or top >= (1 << bits):  # descriptor says too few bits: trust the data
-        bits = max(1, top.bit_length())
-    if len(seq) > 1:
-        warnings.append(f"{name}: the file has {len(seq)} VOI LUTs; the first one is used.")
-    label = _str(item, "LUTExplanation") or "file VOI LUT"
-    return VoiLut(first_mapped=float(first), table=table, output_bits=bits, name=label)
-
-
-def _spacing(ds: Dataset, name: str, warnings: list[str]) -> Spacing:
-    candidates: list[tuple[str, Any]] = [
-        ("PixelSpacing", ds.get("PixelSpacing")),
-        ("ImagerPixelSpacing", ds.get("ImagerPixelSpacing")),
-    ]
-    # Enhanced (multi-frame) objects keep PixelSpacing in the shared functional groups.
-    try:
-        shared = ds.get("SharedFunctionalGroupsSequence")
-        measures = shared[0].get("PixelMeasuresSequence") if shared else None
-        if measures and candidates[0][1] is None:
-            candidates[0] = ("PixelSpacing", measures[0].get("PixelSpacing"))
-    except Exception:  # malformed functional groups: ignore
-        pass
-    sources = {"PixelSpacing": SpacingSource.PIXEL_SPACING, "ImagerPixelSpacing": SpacingSource.IMAGER_PIXEL_SPACING}
-    for keyword, value in candidates:
-        if value is None or value == "":
-            continue
-        try:
-            row, col = (float(v) for v in _as_list(value)[:2])
-            if not (math.isfinite(row) and math.isfinite(col) and row > 0 and col > 0):
-                raise ValueError("not positive")
-        except (TypeError, ValueError):
-            warnings.append(f"{name}: {keyword} '{value}' is not a valid pixel size; it is ignored.")
-            continue
-        return Spacing(row_mm=row, col_mm=col, source=sources[keyword])
-    return Spacing()
-
-
-def identifiers(ds: Dataset) -> FilmIdentifiers:
-    laterality = _str(ds, "ImageLaterality") or _str(ds, "Laterality")
-    return FilmIdentifiers(
-        patient_name=_str(ds, "PatientName"),
-        patient_id=_str(ds, "PatientID"),
-        patient_birth_date=_str(ds, "PatientBirthDate"),
-        patient_sex=_str(ds, "PatientSex"),
-        patient_age=_str(ds, "PatientAge"),
-        study_date=_str(ds, "StudyDate"),
-        study_time=_str(ds, "StudyTime"),
-        acquisition_date=_str(ds, "AcquisitionDate") or _str(ds, "ContentDate"),
-        patient_weight=_str(ds, "PatientWeight"),
-        study_description=_str(ds, "StudyDescription"),
-        series_description=_str(ds, "SeriesDescription"),
-        accession_number=_str(ds, "AccessionNumber"),
-        study_instance_uid=_str(ds, "StudyInstanceUID"),
-        series_instance_uid=_str(ds, "SeriesInstanceUID"),
-        sop_instance_uid=_str(ds, "SOPInstanceUID"),
-        sop_class_uid=_str(ds, "SOPClassUID"),
-        body_part=_str(ds, "BodyPartExamined"),
-        view_position=_str(ds, "ViewPosition"),
-        laterality=laterality,
-        modality=_str(ds, "Modality"),
-        manufacturer=_str(ds, "Manufacturer"),
-        institution=_str(ds, "InstitutionName"),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Tolerant tag access (real files carry odd values; a bad tag must not make a film unreadable)
-# --------------------------------------------------------------------------------------------
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        return [value]
-    return list(value)
-
-
-def _str(ds: Dataset, keyword: str) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:
-        return ""
-    if value is None:
-        return ""
-    if isinstance(value, (MultiValue, list, tuple)):
-        value = "\\".join(str(v) for v in value)
-    return strip_controls(value).strip()  # no escape sequence or newline from a file reaches a label
-
-
-def _int(ds: Dataset, keyword: str, default: int = 0) -> int:
-    try:
-        value = ds.get(keyword)
-        return int(value) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
-
-
-def _float(ds: Dataset, keyword: str, name: str, warnings: list[str]) -> float | None:
-    try:
-        value = ds.get(keyword)
-        if value in (None, ""):
-            return None
-        f = float(value)
-    except (TypeError, ValueError):
-        warnings.append(f"{name}: {keyword} cannot be read; it is ignored.")
-        return None
-    if not math.isfinite(f):
-        warnings.append(f"{name}: {keyword} is not a finite number; it is ignored.")
-        return None
-    return f

@@ -74,8 +74,8 @@ def read_header(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BY
 def _dicom_header(p: Path, *, force: bool, max_bytes: int) -> FilmHeader:
     from pydicom.uid import UID
 
-    from .dicom import _int, _str, identifiers
     from .dicom_read import read_dicom
+    from .dicom_tags import identifiers, tag_int, tag_str
 
     try:
         ds = read_dicom(p, force=force, stop_before_pixels=True, max_bytes=max_bytes)
@@ -91,9 +91,9 @@ def _dicom_header(p: Path, *, force: bool, max_bytes: int) -> FilmHeader:
     if "DirectoryRecordSequence" in ds:
         raise FilmLoadError(f"{p}: is a DICOMDIR (the index of a DICOM folder or CD), not an image. Open the folder "
                             "that holds it instead.")
-    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    rows, cols = tag_int(ds, "Rows"), tag_int(ds, "Columns")
     if rows <= 0 or cols <= 0:
-        modality = _str(ds, "Modality")
+        modality = tag_str(ds, "Modality")
         raise FilmLoadError(f"{p}: this DICOM file holds no image{' (modality ' + modality + ')' if modality else ''}. "
                             "Choose the radiograph itself (a CR or DX image).")
     meta = getattr(ds, "file_meta", None)
@@ -103,7 +103,7 @@ def _dicom_header(p: Path, *, force: bool, max_bytes: int) -> FilmHeader:
         tsyntax = UID(str(uid)).name if uid else ""
     except Exception:
         tsyntax = ""
-    return FilmHeader(p, DICOM, rows, cols, identifiers(ds), tsyntax, max(1, _int(ds, "NumberOfFrames", 1)))
+    return FilmHeader(p, DICOM, rows, cols, identifiers(ds), tsyntax, max(1, tag_int(ds, "NumberOfFrames", 1)))
 
 
 def _raster_header(p: Path, kind: str) -> FilmHeader:

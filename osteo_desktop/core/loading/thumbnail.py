@@ -103,40 +103,31 @@ def _dicom_reduced(p: Path, size: int, *, force: bool, max_bytes: int) -> np.nda
     transfer syntaxes (then the caller decodes the film whole)."""
     from pydicom.encaps import generate_frames
 
-    from .dicom import (
-        _check_pixel_element,
-        _check_size,
-        _int,
-        _modality_values,
-        _read_dataset,
-        _str,
-        _transfer_syntax,
-        _voi_lut,
-        _windows,
-    )
+    from .dicom import _check_pixel_element, _check_size, _modality_values, _read_dataset, _transfer_syntax
+    from .dicom_tags import tag_int, tag_str, voi_lut, windows
 
     ds = _read_dataset(p, force, DEFAULT_MAX_PIXELS, max_bytes)
     tsyntax = _transfer_syntax(ds, p)
     if str(tsyntax) not in _J2K_SYNTAXES and str(tsyntax) != _JPEG_BASELINE:
         return None
-    photometric = _str(ds, "PhotometricInterpretation").upper()
-    if photometric not in ("MONOCHROME1", "MONOCHROME2") or _int(ds, "PixelRepresentation") != 0:
+    photometric = tag_str(ds, "PhotometricInterpretation").upper()
+    if photometric not in ("MONOCHROME1", "MONOCHROME2") or tag_int(ds, "PixelRepresentation") != 0:
         return None  # colour and signed data: the full decoder handles them
     if "PixelData" not in ds:
         return None  # the loader says what is missing
     _check_size(p, ds, DEFAULT_MAX_PIXELS, max_bytes)
-    frames = max(1, _int(ds, "NumberOfFrames", 1))
+    frames = max(1, tag_int(ds, "NumberOfFrames", 1))
     _check_pixel_element(p, ds, tsyntax, frames, max_bytes)
     frame = next(generate_frames(ds.PixelData, number_of_frames=frames))
-    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    rows, cols = tag_int(ds, "Rows"), tag_int(ds, "Columns")
     if str(tsyntax) in _J2K_SYNTAXES:
         raw = _j2k_reduced(bytes(frame), _reduce_for(rows, cols, size))
     else:
         raw = _jpeg_scaled(bytes(frame), size)
     warnings: list[str] = []
     film = Film(path=p, pixels=_modality_values(raw, ds, p.name, warnings), photometric=photometric,
-                presentation_lut_shape=_str(ds, "PresentationLUTShape").upper(),
-                windows=_windows(ds, p.name, warnings), voi_lut=_voi_lut(ds, p.name, warnings), source_format=DICOM)
+                presentation_lut_shape=tag_str(ds, "PresentationLUTShape").upper(),
+                windows=windows(ds, p.name, warnings), voi_lut=voi_lut(ds, p.name, warnings), source_format=DICOM)
     return display_u8(film)
 
 

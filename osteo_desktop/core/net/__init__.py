@@ -13,20 +13,10 @@ Errors: `PacsError` and subclasses (core.errors), each saying what to check.
 from __future__ import annotations
 
 from .address import AddressError, RemoteNode, check_aet
+from .query import SERIES, STUDY, FindMatch, FindQuery, dicom_date_range
+from .results import RetrieveResult, SendResult
 from .scp import DEFAULT_PORT, LOOPBACK, StorageNode
-from .scu import (
-    DEFAULT_AET,
-    DEFAULT_TIMEOUT_S,
-    SERIES,
-    STUDY,
-    FindMatch,
-    FindQuery,
-    PacsClient,
-    RetrieveCancelled,
-    RetrieveResult,
-    SendResult,
-    dicom_date_range,
-)
+from .scu import DEFAULT_AET, DEFAULT_TIMEOUT_S, PacsClient, RetrieveCancelled
 from .settings import NetworkSettings
 
 __all__ = [

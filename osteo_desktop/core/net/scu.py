@@ -11,18 +11,18 @@ Every failure is a `PacsError` whose message says what went wrong and what to ch
 `PacsUnreachableError` (no TCP connection), `AssociationRefusedError` (AE titles, services),
 `PacsTimeoutError`, `SubOperationsFailedError` (a retrieve where some instances failed; the
 partial `RetrieveResult` is its `.result`). Every association is released (or aborted) on exit.
+
+The query keys and matches live in `query`, the results of retrieves and sends in `results`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +37,13 @@ from .contexts import (
     retrieve_storage_contexts,
     status_text,
 )
+from .query import SERIES, STUDY, FindMatch, FindQuery, tag_int, tag_str
+from .results import RetrieveResult, SendResult
 
 if TYPE_CHECKING:
     from pydicom import Dataset
 
-    from ..store import LocalStore, StoredInstance
+    from ..store import LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -49,219 +51,12 @@ DEFAULT_AET = "OSTEO"
 DEFAULT_TIMEOUT_S = 30.0
 #: progress(done, total or None, message)
 RetrieveProgress = Callable[[int, "int | None", str], None]
-STUDY, SERIES = "STUDY", "SERIES"
 
 
 class RetrieveCancelled(PacsError):
     """The user cancelled a retrieve (the association was aborted; what arrived is kept)."""
 
 
-# --------------------------------------------------------------------------------------------
-# Queries
-# --------------------------------------------------------------------------------------------
-
-
-def dicom_date_range(text: str) -> str:
-    """'20240101-20241231', '2024-01-01..2024-12-31', '20240101-', '-20241231' or one date -> DICOM DA range."""
-    s = (text or "").strip()
-    if not s:
-        return ""
-    if ".." in s:
-        lo, hi = s.split("..", 1)
-    elif re.fullmatch(r"\d{8}-\d{8}", s):
-        lo, hi = s.split("-")
-    elif re.fullmatch(r"\d{8}-", s):
-        lo, hi = s[:-1], ""
-    elif re.fullmatch(r"-\d{8}", s):
-        lo, hi = "", s[1:]
-    else:
-        lo, hi = s, None  # a single date
-
-    def norm(d: str) -> str:
-        d = d.strip().replace("-", "")
-        if d and not re.fullmatch(r"(19|20|21)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])", d):
-            raise PacsError(f"date {text!r}: write YYYYMMDD, YYYYMMDD-YYYYMMDD, YYYY-MM-DD..YYYY-MM-DD, FROM- or -TO.")
-        return d
-
-    if hi is None:
-        return norm(lo)
-    lo, hi = norm(lo), norm(hi)
-    if lo and hi and lo > hi:
-        raise PacsError(f"date range {text!r} ends before it starts.")
-    return f"{lo}-{hi}"
-
-
-@dataclass(frozen=True)
-class FindQuery:
-    """C-FIND keys; empty fields match everything. Names may use DICOM wildcards (* and ?)."""
-
-    level: str = STUDY
-    patient_id: str = ""
-    patient_name: str = ""
-    date: str = ""  # any form `dicom_date_range` reads
-    modality: str = ""
-    accession: str = ""
-    study_uid: str = ""
-
-    def identifier(self, level: str | None = None, study_uid: str | None = None) -> Dataset:
-        from pydicom import Dataset
-
-        lvl = (level or self.level).upper()
-        ds = Dataset()
-        ds.QueryRetrieveLevel = lvl
-        if lvl == STUDY:
-            ds.PatientID = self.patient_id
-            ds.PatientName = self.patient_name
-            ds.PatientBirthDate = ""
-            ds.PatientSex = ""
-            ds.StudyInstanceUID = study_uid if study_uid is not None else self.study_uid
-            ds.StudyDate = dicom_date_range(self.date)
-            ds.StudyTime = ""
-            ds.AccessionNumber = self.accession
-            ds.StudyDescription = ""
-            ds.ModalitiesInStudy = self.modality.upper()
-            ds.NumberOfStudyRelatedSeries = None
-            ds.NumberOfStudyRelatedInstances = None
-        elif lvl == SERIES:
-            ds.StudyInstanceUID = study_uid if study_uid is not None else self.study_uid
-            ds.SeriesInstanceUID = ""
-            ds.Modality = self.modality.upper()
-            ds.SeriesNumber = None
-            ds.SeriesDescription = ""
-            ds.BodyPartExamined = ""
-            ds.NumberOfSeriesRelatedInstances = None
-        else:
-            raise PacsError(f"query level {lvl!r}: use STUDY or SERIES.")
-        return ds
-
-
-def _str(ds: Any, kw: str) -> str:
-    v = ds.get(kw) if ds is not None else None
-    if v is None:
-        return ""
-    if type(v).__name__ == "MultiValue" or isinstance(v, (list, tuple)):
-        return "\\".join(str(x) for x in v)
-    return str(v).strip()
-
-
-def _int(ds: Any, kw: str) -> int | None:
-    try:
-        v = _str(ds, kw)
-        return int(v) if v else None
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class FindMatch:
-    """One C-FIND match (study level, or series level with its study's fields)."""
-
-    level: str
-    study_uid: str
-    patient_id: str = ""
-    patient_name: str = ""
-    birth_date: str = ""
-    sex: str = ""
-    study_date: str = ""
-    study_time: str = ""
-    accession: str = ""
-    study_description: str = ""
-    modalities: tuple[str, ...] = ()
-    n_series: int | None = None
-    n_instances: int | None = None
-    series_uid: str = ""
-    series_number: str = ""
-    series_description: str = ""
-    modality: str = ""
-    body_part: str = ""
-
-    @classmethod
-    def from_study(cls, ds: Any) -> FindMatch:
-        mods = tuple(m for m in _str(ds, "ModalitiesInStudy").split("\\") if m)
-        return cls(STUDY, _str(ds, "StudyInstanceUID"), _str(ds, "PatientID"), _str(ds, "PatientName"),
-                   _str(ds, "PatientBirthDate"), _str(ds, "PatientSex"), _str(ds, "StudyDate"), _str(ds, "StudyTime"),
-                   _str(ds, "AccessionNumber"), _str(ds, "StudyDescription"), mods,
-                   _int(ds, "NumberOfStudyRelatedSeries"), _int(ds, "NumberOfStudyRelatedInstances"))
-
-    def with_series(self, ds: Any) -> FindMatch:
-        from dataclasses import replace
-
-        return replace(self, level=SERIES, series_uid=_str(ds, "SeriesInstanceUID"),
-                       series_number=_str(ds, "SeriesNumber"), series_description=_str(ds, "SeriesDescription"),
-                       modality=_str(ds, "Modality"), body_part=_str(ds, "BodyPartExamined"),
-                       n_instances=_int(ds, "NumberOfSeriesRelatedInstances"))
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "level": self.level.lower(),
-            "patient_id": self.patient_id,
-            "patient_name": self.patient_name,
-            "birth_date": self.birth_date,
-            "sex": self.sex,
-            "study_uid": self.study_uid,
-            "study_date": self.study_date,
-            "study_time": self.study_time,
-            "accession": self.accession,
-            "study_description": self.study_description,
-            "modalities": list(self.modalities),
-            "n_series": self.n_series,
-            "n_instances": self.n_instances,
-        }
-        if self.level == SERIES:
-            d.update(series_uid=self.series_uid, series_number=self.series_number,
-                     series_description=self.series_description, modality=self.modality, body_part=self.body_part)
-        return d
-
-
-# --------------------------------------------------------------------------------------------
-# Results of retrieves and sends
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RetrieveResult:
-    """Counts of a C-GET / C-MOVE (from the PACS's responses) and, for C-GET, what was stored."""
-
-    operation: str
-    completed: int = 0
-    failed: int = 0
-    warning: int = 0
-    remaining: int | None = None
-    status: int | None = None
-    failed_sop_uids: list[str] = field(default_factory=list)
-    stored: list[StoredInstance] = field(default_factory=list)
-    store_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    error_comment: str = ""
-
-    @property
-    def duplicates(self) -> int:
-        return sum(1 for s in self.stored if not s.is_new)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "operation": self.operation,
-            "status": None if self.status is None else f"0x{self.status:04X}",
-            "completed": self.completed,
-            "failed": self.failed,
-            "warning": self.warning,
-            "stored": [str(s.path) for s in self.stored],
-            "already_stored": self.duplicates,
-            "failed_sop_uids": list(self.failed_sop_uids),
-            "errors": list(self.store_errors),
-            "seconds": round(self.seconds, 2),
-        }
-
-
-@dataclass
-class SendResult:
-    sent: list[str] = field(default_factory=list)  # SOP Instance UIDs acknowledged
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
-
-
-# --------------------------------------------------------------------------------------------
-# The client
-# --------------------------------------------------------------------------------------------
 
 
 def _tcp_problem(host: str, port: int, timeout: float) -> str | None:
@@ -416,7 +211,7 @@ class PacsClient:
             elif code is None:
                 raise self._lost("C-FIND")
             else:
-                comment = _str(status, "ErrorComment")
+                comment = tag_str(status, "ErrorComment")
                 raise PacsError(f"C-FIND on {self.remote}: {status_text(code)}" + (f": {comment}" if comment else ""))
 
     # -- C-GET and C-MOVE --------------------------------------------------------------------
@@ -448,13 +243,13 @@ class PacsClient:
             result.status = code
             for attr, kw in (("completed", "NumberOfCompletedSuboperations"), ("failed", "NumberOfFailedSuboperations"),
                              ("warning", "NumberOfWarningSuboperations")):
-                v = _int(status, kw)
+                v = tag_int(status, kw)
                 if v is not None:
                     setattr(result, attr, v)
-            result.remaining = _int(status, "NumberOfRemainingSuboperations")
-            result.error_comment = _str(status, "ErrorComment") or result.error_comment
+            result.remaining = tag_int(status, "NumberOfRemainingSuboperations")
+            result.error_comment = tag_str(status, "ErrorComment") or result.error_comment
             if ident is not None and "FailedSOPInstanceUIDList" in ident:
-                result.failed_sop_uids = [x for x in _str(ident, "FailedSOPInstanceUIDList").split("\\") if x]
+                result.failed_sop_uids = [x for x in tag_str(ident, "FailedSOPInstanceUIDList").split("\\") if x]
             if progress is not None:
                 done = result.completed + result.failed + result.warning
                 total = None if result.remaining is None else done + result.remaining

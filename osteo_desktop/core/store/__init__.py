@@ -14,21 +14,9 @@ from __future__ import annotations
 
 from .files import DB_NAME, STUDIES_DIR, InstanceHeader, content_digest, read_header
 from .location import default_store_dir, user_config_dir, user_data_dir
+from .records import CONFLICT, DUPLICATE, STORED, AuditEntry, InstanceRow, ReconcileReport, ResultRow, StoredInstance
 from .schema import SCHEMA_VERSION
-from .store import (
-    CONFLICT,
-    DUPLICATE,
-    STORED,
-    AuditEntry,
-    InstanceRow,
-    InvalidInstanceError,
-    LocalStore,
-    ReconcileReport,
-    ResultRow,
-    StoredInstance,
-    os_user,
-    utc_now,
-)
+from .store import InvalidInstanceError, LocalStore, os_user, utc_now
 from .worklist import BADGES, FAILED, NOT_SCREENED, SCREENED, SUSPECTED, UNSCREENED, StudySummary, WorklistQuery, film_badge, worklist
 
 __all__ = [

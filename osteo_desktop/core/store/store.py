@@ -11,7 +11,8 @@ The same SOP Instance UID with the same content (see `files.content_digest`) is 
 `conflicts` table ("conflict").
 
 One `LocalStore` may be shared by threads (calls are serialised by a lock). Several processes may
-use one store folder at the same time (SQLite's locking; WAL journal).
+use one store folder at the same time (SQLite's locking; WAL journal). The rows and outcomes it hands
+back are the dataclasses of `records`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,10 @@ from .files import (
     instance_relpath,
     part10_bytes,
 )
+from .records import CONFLICT, DUPLICATE, STORED, AuditEntry, InstanceRow, ReconcileReport, ResultRow, StoredInstance
 
 log = logging.getLogger(__name__)
 
-STORED, DUPLICATE, CONFLICT = "stored", "duplicate", "conflict"
 #: SOP classes that are not pictures: structured reports and key objects, presentation states,
 #: encapsulated documents, raw data / spatial registrations
 NON_FILM_SOP_CLASS_PREFIXES = ("1.2.840.10008.5.1.4.1.1.88.", "1.2.840.10008.5.1.4.1.1.11.",
@@ -73,83 +73,6 @@ def os_user() -> str:
 
 class InvalidInstanceError(StoreError):
     """The bytes received are not a DICOM instance the store can index (no UIDs, unreadable)."""
-
-
-@dataclass(frozen=True)
-class StoredInstance:
-    """The outcome of adding one instance."""
-
-    status: str  # STORED, DUPLICATE or CONFLICT
-    path: Path
-    header: InstanceHeader
-    digest: str
-
-    @property
-    def is_new(self) -> bool:
-        return self.status != DUPLICATE
-
-
-@dataclass(frozen=True)
-class InstanceRow:
-    id: int
-    sop_uid: str
-    sop_class_uid: str
-    series_uid: str
-    study_uid: str
-    path: Path
-    sha256: str
-    size: int
-    transfer_syntax: str
-    received_at: str
-    source: str
-    modality: str = ""
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    id: int
-    created_at: str
-    os_user: str
-    source: str
-    file: str
-    sop_uid: str
-    study_uid: str
-    status: str
-    decision: str | None
-    score: float | None
-    model_name: str
-    model_version: str
-    model_sha256: str
-    row: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: str
-    os_user: str
-    action: str
-    study_uid: str
-    sop_uid: str
-    target: str
-    model_name: str
-    model_version: str
-    model_sha256: str
-    outcome: str
-    details: dict[str, Any]
-
-
-@dataclass
-class ReconcileReport:
-    indexed: list[str] = field(default_factory=list)  # files found without an index row (now indexed)
-    removed: list[str] = field(default_factory=list)  # index rows whose file is gone (rows removed)
-    unreadable: list[str] = field(default_factory=list)  # *.dcm files that are no DICOM instance (left alone)
-    redundant: list[str] = field(default_factory=list)  # identical second copies (deleted)
-    temp_removed: int = 0
-
-    @property
-    def clean(self) -> bool:
-        return not (self.indexed or self.removed or self.unreadable or self.redundant)
 
 
 def _model_of(model: Any) -> tuple[str, str, str]:
