@@ -3,14 +3,10 @@
 `Screener` loads a bundle once (weights verified by sha256) and screens films on CUDA when
 available, else on the CPU. `Screener.screen` is a pure `run(data, progress, should_cancel)` style
 function: no Qt, safe to call from a worker thread (calls are serialised by a lock).
-
-Why a little over 500 lines: the result (`Prediction`) and the one pass that makes it (forward, guard,
-Grad-CAM target) are read together; the Grad-CAM helpers are the piece to move out if it grows.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -28,6 +24,7 @@ from .display import render
 from .eligibility import BY_IMAGE, AgeRange, Eligibility, GuardOutput, GuardSpec, TagVerdict, check_tags, decide
 from .errors import BundleError, InferenceError, OsteoError
 from .film import Film
+from .gradcam import DeferredTarget, cam_view_call, find_cam_layer, recording_gradcam_class
 from .picture_check import picture_problem
 from .preprocessing import map_to_source, preprocess_image
 from .score_bases import FilmScores, ScoreBook, choose_basis, reliability_text
@@ -166,85 +163,6 @@ class ScreenerLike(Protocol):
     ) -> Prediction: ...
 
 
-def _find_cam_layer(model: torch.nn.Module, configured: str) -> torch.nn.Module:
-    import torch
-
-    if configured:
-        try:
-            return model.get_submodule(configured)
-        except AttributeError as e:
-            raise InferenceError(f"bundle names Grad-CAM layer {configured!r}, which the model does not have") from e
-    for name in ("bn2", "conv_head", "final_conv", "features"):
-        m = getattr(model, name, None)
-        if isinstance(m, torch.nn.Module) and not isinstance(m, torch.nn.Identity):
-            return m
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    if not convs:
-        raise InferenceError("the model has no convolution layer for Grad-CAM")
-    return convs[-1]
-
-
-@functools.lru_cache(maxsize=1)
-def _recording_gradcam_class():
-    """pytorch-grad-cam's GradCAM that also keeps the largest raw (pre-normalisation) map value,
-    so an all-zero map can be told apart from a real one (imported lazily: it pulls in torch).
-
-    A format-2 model may run its backbone more than once per film (several *views* of the input:
-    the whole film, a crop...). The target layer then fires once per view; the map must come from
-    one view whose picture covers the whole input, paired with that same call's gradient. `call`
-    says which forward call of the target layer to keep (0: the first; models with one view)."""
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
-
-    class OneCallActivationsAndGradients(ActivationsAndGradients):
-        keep_call = 0
-
-        def __call__(self, x):
-            self._act_calls = self._grad_calls = 0
-            return super().__call__(x)
-
-        def save_activation(self, module, input, output):
-            self._act_calls += 1
-            if self._act_calls - 1 == self.keep_call:
-                super().save_activation(module, input, output)
-
-        def save_gradient(self, module, input, output):
-            self._grad_calls += 1
-            if self._grad_calls - 1 == self.keep_call:
-                super().save_gradient(module, input, output)
-
-    class RecordingGradCAM(GradCAM):
-        raw_max = 0.0
-
-        def __init__(self, *a, call: int = 0, **k):
-            super().__init__(*a, **k)
-            default: Any = getattr(self, "activations_and_grads")  # noqa: B009 (GradCAM is untyped)
-            default.release()  # its hooks record every call; ours keep one
-            aag = OneCallActivationsAndGradients(self.model, self.target_layers, self.reshape_transform, self.detach)
-            aag.keep_call = call
-            self.activations_and_grads = aag
-
-        def get_cam_image(self, *a, **k):  # weights x activations, before ReLU/normalisation
-            img = super().get_cam_image(*a, **k)
-            self.raw_max = max(self.raw_max, float(np.maximum(img, 0).max()))
-            return img
-
-    return RecordingGradCAM
-
-
-WHOLE_FILM_VIEWS = ("whole", "half")  # views of a format-2 model that show the whole input
-
-
-def cam_view_call(model_kwargs: dict[str, Any]) -> int | None:
-    """Which backbone call per film gives the Grad-CAM map: the first view that shows the whole film
-    (None: no such view, so no map can be drawn on the film)."""
-    views = list(model_kwargs.get("views", ["whole"]))
-    for i, v in enumerate(views):
-        if v in WHOLE_FILM_VIEWS:
-            return i
-    return None
-
-
 @dataclass(frozen=True)
 class OutputLayout:
     """Where each part of the model's output row lies.
@@ -281,19 +199,6 @@ class OutputLayout:
         raise InferenceError(f"the model has no head for {anatomy!r} films")
 
 
-class _DeferredTarget:
-    """A Grad-CAM target chosen after the forward pass has been seen: the picture check decides
-    whether (and which head) to explain, from the same outputs. None: nothing to explain."""
-
-    def __init__(self, choose: Callable[[np.ndarray], int | None]):
-        self.choose = choose
-        self.index: int | None = None
-
-    def __call__(self, output: torch.Tensor) -> torch.Tensor:
-        self.index = self.choose(output.detach().float().cpu().numpy())
-        return output.sum() * 0.0 if self.index is None else output[self.index]
-
-
 class Screener:
     """A loaded bundle on a device. Create once; `screen` many films."""
 
@@ -323,7 +228,7 @@ class Screener:
         self._lock = threading.Lock()
         self._move_to(resolve_device(device))
         self.model_info = ModelInfo(cfg.name, cfg.version, cfg.sha256, cfg.architecture)
-        self._cam_layer = _find_cam_layer(self._model, cfg.gradcam_layer)
+        self._cam_layer = find_cam_layer(self._model, cfg.gradcam_layer)
         self._cam_call = cam_view_call(cfg.model_kwargs)
         self.load_ms = (time.perf_counter() - t0) * 1000
         log.info("model %s %s loaded on %s in %.0f ms", cfg.name, cfg.version, self.device, self.load_ms)
@@ -338,21 +243,21 @@ class Screener:
         H, W = self.bundle.config.preprocessing.input_size
         x = torch.zeros((1, self.bundle.config.preprocessing.in_chans, H, W), device=self.device)
         with self._lock:
-            self._forward(x, _DeferredTarget(lambda out: int(np.argmax(out))))
+            self._forward(x, DeferredTarget(lambda out: int(np.argmax(out))))
 
     def _move_to(self, device: str) -> None:
         self._model.to(device)
         self.device = device
 
     # -- the one pass ------------------------------------------------------------------------
-    def _forward(self, x: torch.Tensor, target: _DeferredTarget | None) -> tuple[np.ndarray, np.ndarray | None, float]:
+    def _forward(self, x: torch.Tensor, target: DeferredTarget | None) -> tuple[np.ndarray, np.ndarray | None, float]:
         """The output row and, with a target, the Grad-CAM map on the input grid from the SAME forward."""
         import torch
 
         if target is None:
             with torch.inference_mode():
                 return self._model(x)[0].float().cpu().numpy(), None, 0.0
-        cam = _recording_gradcam_class()(model=self._model, target_layers=[self._cam_layer], call=self._cam_call or 0)
+        cam = recording_gradcam_class()(model=self._model, target_layers=[self._cam_layer], call=self._cam_call or 0)
         try:
             maps = cam(input_tensor=x, targets=[target])
             out = cam.outputs[0].detach().float().cpu().numpy()
@@ -439,7 +344,7 @@ class Screener:
             head = self.layout.head(e.anatomy)
             return head.start + int(np.argmax(out[head]))
 
-        target = _DeferredTarget(choose) if gradcam else None
+        target = DeferredTarget(choose) if gradcam else None
         with self._lock:
             t = time.perf_counter()
             try:

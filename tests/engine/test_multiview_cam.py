@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from osteo_desktop.core.bundle import BundleConfig, write_bundle
-from osteo_desktop.core.inference import Screener, _DeferredTarget, cam_view_call
+from osteo_desktop.core.gradcam import DeferredTarget, cam_view_call
+from osteo_desktop.core.inference import Screener
 from osteo_desktop.core.preprocessing import PreprocessConfig
 from osteo_desktop.core.probe import GUARD_CLASSES, PooledLinearNet
 
@@ -35,7 +36,7 @@ def test_the_map_comes_from_the_whole_film_view_with_its_own_gradient(tmp_path):
 
     s = Screener(_bundle(tmp_path / "b", ("half", "centre")), device="cpu")
     x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(1))
-    target = _DeferredTarget(lambda out: len(GUARD_CLASSES) + 1)  # the knee head's osteopenia logit
+    target = DeferredTarget(lambda out: len(GUARD_CLASSES) + 1)  # the knee head's osteopenia logit
     out, cam, raw_max = s._forward(x, target)
     assert cam is not None and cam.shape == (128, 128) and raw_max > 0
 
