@@ -34,6 +34,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,6 +51,13 @@ BUSY_RATIO_TARGET = 1.6
 LIST_TARGET_S = 2.0
 FOLDER_FILMS = 100
 SECTIONS = ("cold", "warm", "busy", "folder", "pdf", "close")
+_TEMP_DIRS: list[Path] = []  # removed when the run ends (the JPEG 2000 folder alone is ~400 MB)
+
+
+def _temp_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _TEMP_DIRS.append(path)
+    return path
 
 
 def _bundle_dir(arg: Path | None, tmp: Path) -> Path:
@@ -332,7 +340,7 @@ def folder_listing(w, stats, n: int) -> int:
     from osteo_desktop.core.loading import load_film
     from osteo_desktop.core.loading.thumbnail import make_thumbnail
 
-    tmp = Path(tempfile.mkdtemp(prefix="osteo-gui-bench-j2k-"))
+    tmp = _temp_dir("osteo-gui-bench-j2k-")
     folder, encode_s = _j2k_folder(tmp / "films", n)
     size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
     print(f"\n== a folder of {n} JPEG 2000 films (2500 x 2000, 12-bit, lossless; {size_mb:.0f} MB; one encoded "
@@ -415,7 +423,7 @@ def pdf_export(w, stats, wait_outcome, outcome: list) -> int:
     """One PDF report of the film's patient, written in the worker as the menu action does."""
     if w.current is None:
         return 0
-    out = Path(tempfile.mkdtemp(prefix="osteo-gui-bench-pdf-")) / "report.pdf"
+    out = _temp_dir("osteo-gui-bench-pdf-") / "report.pdf"
     os.environ.setdefault("OSTEO_PSEUDONYM_SALT_FILE", str(out.parent / "salt"))
     w.export_finished.connect(lambda *a: outcome.append("ok"))
     w.export_failed.connect(lambda jid, msg: outcome.append(msg))
@@ -462,15 +470,19 @@ def main() -> int:
     if not a.film.is_file():
         print(f"film not found: {a.film}")
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="osteo-gui-bench-"))
+    tmp = _temp_dir("osteo-gui-bench-")
     bundle = _bundle_dir(a.bundle, tmp)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"film: {a.film.name}   bundle: {bundle}   device: {a.device}   cpus: {os.cpu_count()}   "
           f"load average before: {load[0]:.1f} (other programs on this machine skew every number)")
     sections = set(a.only)
-    rc = cold_launch(a.film, bundle, a.device, tmp) if "cold" in sections else 0
-    if sections - {"cold"}:
-        rc |= warm_screening(a.film, bundle, a.device, a.repeat, sections, a.folder_films)
+    try:
+        rc = cold_launch(a.film, bundle, a.device, tmp) if "cold" in sections else 0
+        if sections - {"cold"}:
+            rc |= warm_screening(a.film, bundle, a.device, a.repeat, sections, a.folder_films)
+    finally:
+        for path in _TEMP_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
     return rc
 
 
