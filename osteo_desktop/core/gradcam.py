@@ -51,6 +51,7 @@ def recording_gradcam_class():
     the whole film, a crop...). The target layer then fires once per view; the map must come from
     one view whose picture covers the whole input, paired with that same call's gradient. `call`
     says which forward call of the target layer to keep (0: the first; models with one view)."""
+    import torch
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 
@@ -69,6 +70,8 @@ def recording_gradcam_class():
         def save_gradient(self, module, input, output):
             self._grad_calls += 1
             if self._grad_calls - 1 == self.keep_call:
+                if not output.requires_grad and output.grad_fn is None and torch.is_grad_enabled():
+                    output.requires_grad_(True)  # frozen weights: the backward starts here, not at the input
                 super().save_gradient(module, input, output)
 
     class RecordingGradCAM(GradCAM):
@@ -88,6 +91,13 @@ def recording_gradcam_class():
             return img
 
     return RecordingGradCAM
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """No weight of a screening model needs a gradient: Grad-CAM's backward then stops at its layer."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 WHOLE_FILM_VIEWS = ("whole", "half")  # views of a format-2 model that show the whole input

@@ -24,7 +24,7 @@ from .display import render
 from .eligibility import BY_IMAGE, AgeRange, Eligibility, GuardOutput, GuardSpec, TagVerdict, check_tags, decide
 from .errors import BundleError, InferenceError, OsteoError
 from .film import Film
-from .gradcam import DeferredTarget, cam_view_call, find_cam_layer, recording_gradcam_class
+from .gradcam import DeferredTarget, cam_view_call, find_cam_layer, freeze, recording_gradcam_class
 from .picture_check import picture_problem
 from .preprocessing import map_to_source, preprocess_image
 from .score_bases import FilmScores, ScoreBook, choose_basis, reliability_text
@@ -223,7 +223,7 @@ class Screener:
                               "guard head. Re-export the bundle with osteo-train.")
         from .model import load_model
 
-        self._model = load_model(self.bundle)
+        self._model = freeze(load_model(self.bundle))
         self.device = "cpu"
         self._lock = threading.Lock()
         self._move_to(resolve_device(device))

@@ -40,10 +40,17 @@ def test_the_map_comes_from_the_whole_film_view_with_its_own_gradient(tmp_path):
     out, cam, raw_max = s._forward(x, target)
     assert cam is not None and cam.shape == (128, 128) and raw_max > 0
 
-    # the reference: activations of the first backbone call and the gradient w.r.t. exactly them
+    # the screener's weights are frozen: its backward ran from the logit to the Grad-CAM layer only
     model = s._model
+    assert all(not p.requires_grad and p.grad is None for p in model.parameters())
+
+    # the reference: activations of the first backbone call and the gradient w.r.t. exactly them
     acts: list[torch.Tensor] = []
-    handle = model.backbone.bn2.register_forward_hook(lambda m, i, o: acts.append(o))
+
+    def keep(m, i, o):
+        acts.append(o.requires_grad_(not acts) if o.grad_fn is None else o)
+
+    handle = model.backbone.bn2.register_forward_hook(keep)
     y = model(x)
     handle.remove()
     assert len(acts) == 2  # one per view
