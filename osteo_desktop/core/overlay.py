@@ -77,13 +77,26 @@ def with_colorbar(rgb: np.ndarray, label: str = ATTENTION_LABEL, empty: bool = F
 
 
 def stamp(rgb: np.ndarray, text: str = "NOT FOR DIAGNOSTIC USE") -> np.ndarray:
-    """Burn a small banner into the bottom-left corner (snapshots, secondary captures)."""
+    """Burn a small banner into the corner that hides the least of the picture (snapshots, secondary
+    captures): of the four corners, the one whose banner-sized patch is darkest and most uniform
+    (film background rather than a side marker, a calibration ball or bone); bottom-left on a tie."""
     out = rgb.copy()
-    h = out.shape[0]
+    h, w = out.shape[:2]
     unit = max(1.0, h / 600.0)
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * unit, max(1, int(unit))
     (tw, th), base = cv2.getTextSize(text, font, scale, thick)
-    x, y = int(8 * unit), h - int(8 * unit)
+    m = int(8 * unit)
+    left, right = m, max(m, w - m - tw)
+    bottom, top = h - m, m + th + 6
+    grey = out.mean(axis=-1) if out.ndim == 3 else out.astype(np.float64)
+
+    def hidden(xy: tuple[int, int]) -> float:
+        x, y = xy
+        patch = grey[max(0, y - th - 6) : y + base, max(0, x - 4) : x + tw + 4]
+        return round(float(patch.mean() + patch.std()), 1) if patch.size else 0.0
+
+    candidates = [(left, bottom), (right, bottom), (left, top), (right, top)]
+    x, y = min(candidates, key=lambda xy: (hidden(xy), candidates.index(xy)))
     cv2.rectangle(out, (x - 4, y - th - 6), (x + tw + 4, y + base), (0, 0, 0), -1)
     cv2.putText(out, text, (x, y), font, scale, (255, 210, 0), thick, cv2.LINE_AA)
     return out
