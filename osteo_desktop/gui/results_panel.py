@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.eligibility import sure
+from ..core.eligibility import KNEE, SPINE, sure
 from ..core.score_bases import EXPLANATIONS
 from ..core.scoring import SCORE_EXPLANATION, decision_colour, relation_text, score_bar_colour
 from .clinical_form import ClinicalForm
@@ -337,6 +337,10 @@ class ResultsPanel(QWidget):
         if "total" in t:
             parts.append(f"total {t['total']:.0f} ms")
         self.timings.setText("Timings: " + " · ".join(parts) if parts else "")
+        e = getattr(pred, "eligibility", None)
+        # age, sex and weight matter for a film of an anatomy the model screens (a child's knee film,
+        # an age typed wrongly), not for a chest film or a photograph
+        self.clinical_form.setVisible(pred.screened or getattr(e, "anatomy", None) in SCREENED_ANATOMIES)
         if not pred.screened:  # no score bar, no referral words, no heatmap: the reason
             self.status.setText("Not screened.")
             self.result_box.setVisible(False)
@@ -369,6 +373,9 @@ class ResultsPanel(QWidget):
              "empty": f"{NO_SIGNAL_TEXT}: the model's attention map is empty for this film.",
              "off": "No attention map for this film."}.get(status, status)
         )
+
+
+SCREENED_ANATOMIES = (KNEE, SPINE)
 
 
 def eligibility_text(pred: Any) -> str:

@@ -26,6 +26,27 @@ def test_not_screened_shows_the_reason_and_nothing_else(qtbot, make_window, tmp_
     assert not w.view.cam_drawn()
     shown = " ".join(lab.text() for lab in (r.decision, r.reason, r.status)).lower()
     assert "referral" not in shown and "suspected" not in shown
+    assert not r.clinical_form.isVisibleTo(r)  # age and sex cannot make a chest film screenable
+
+
+def test_a_knee_film_not_screened_keeps_the_age_form(qtbot, make_window, tmp_path):
+    """Not screened for the patient's age: correcting the age is what the reader may need to do."""
+    from dataclasses import replace
+
+    fake = FakeScreener(result="not_screened")
+    screen = fake.screen
+
+    def too_young(film, *a, **k):
+        p = screen(film, *a, **k)
+        reason = "The patient is 12 years old, younger than the validated age range (18-76 years)."
+        return replace(p, eligibility=replace(p.eligibility, anatomy="knee", reason=reason), not_screened_reason=reason)
+
+    fake.screen = too_young
+    w = make_window(fake)
+    _screen(qtbot, w, write_png(tmp_path / "knee.png"))
+    r = w.results
+    assert r.decision.text() == "Not screened" and "younger" in r.reason.text()
+    assert r.clinical_form.isVisibleTo(r)
 
 
 def test_a_score_not_validated_is_for_information_only_in_a_neutral_colour(qtbot, make_window, tmp_path):
