@@ -39,7 +39,7 @@ from .imaging import LoadedFilm, ScaledCache, gray_qimage, qimage_to_rgb
 from .loupe import paint_loupe
 from .tools.measure_tool import MeasureTool
 from .tools.paint import paint_measurements
-from .view_overlays import fmt_value, overlay_font, paint_colorbar, paint_view_text
+from .view_overlays import fmt_value, orientation_boxes, overlay_font, paint_colorbar, paint_view_text
 
 log = logging.getLogger(__name__)
 
@@ -551,7 +551,8 @@ class FilmView(QWidget):
         if t.items or t.calibration is not None or t.drawing:
             p.setFont(overlay_font(self.font()))
             paint_measurements(p, self.image_to_widget(), t.items, t.lines, self.width(), self.height(), selected=t.selected,
-                               live=t.live(), calibration=t.calibration_measurement(), handles=self.mode == "measure")
+                               live=t.live(), calibration=t.calibration_measurement(), handles=self.mode == "measure",
+                               reserved=orientation_boxes(self, overlay_font(self.font())))
         if self.loupe_on and self._mouse is not None:
             paint_loupe(p, self, self._mouse, self._image, self.cam_layer(), self.cam.opacity)
         if self.overlays_visible:

@@ -85,18 +85,19 @@ def paint_corner(p: QPainter, width: int, height: int, lines: list[str], corner:
         outlined_text(p, x, y0 + i * lh, fm.elidedText(ln, Qt.TextElideMode.ElideRight, int(max_w)), right)
 
 
-def paint_orientation(p: QPainter, width: int, height: int, labels: dict[str, str], assumed: bool) -> None:
-    """Orientation letters at the middle of each edge; an assumed orientation is drawn grey and in brackets."""
-    if not labels:
-        return
-    f = QFont(p.font())
+def _orientation_font(base: QFont) -> QFont:
+    f = QFont(base)
     f.setPointSizeF(f.pointSizeF() * 1.25)
     f.setBold(True)
-    p.save()
-    p.setFont(f)
-    fm = QFontMetrics(f)
-    colour = QColor(170, 170, 175) if assumed else QColor(235, 235, 235)
+    return f
+
+
+def orientation_places(base: QFont, width: int, height: int, labels: dict[str, str],
+                       assumed: bool) -> list[tuple[str, float, float, QRectF]]:
+    """Each orientation letter's text, baseline origin and box, at the middle of its edge."""
+    fm = QFontMetrics(_orientation_font(base))
     m = 8
+    out = []
     for edge, letters in labels.items():
         text = f"[{letters}]" if assumed else letters
         tw = fm.horizontalAdvance(text)
@@ -106,8 +107,29 @@ def paint_orientation(p: QPainter, width: int, height: int, labels: dict[str, st
             "top": (width / 2 - tw / 2, m + fm.ascent()),
             "bottom": (width / 2 - tw / 2, height - m - fm.descent()),
         }[edge]
+        out.append((text, x, y, QRectF(x - 2, y - fm.ascent() - 2, tw + 4, fm.height() + 4)))
+    return out
+
+
+def paint_orientation(p: QPainter, width: int, height: int, labels: dict[str, str], assumed: bool) -> None:
+    """Orientation letters at the middle of each edge; an assumed orientation is drawn grey and in brackets."""
+    if not labels:
+        return
+    places = orientation_places(p.font(), width, height, labels, assumed)
+    p.save()
+    p.setFont(_orientation_font(p.font()))
+    colour = QColor(170, 170, 175) if assumed else QColor(235, 235, 235)
+    for text, x, y, _box in places:
         outlined_text(p, x, y, text, colour=colour)
     p.restore()
+
+
+def orientation_boxes(view: FilmView, font: QFont) -> list[QRectF]:
+    """Where the view's orientation letters are (measurement labels keep clear of them); none when hidden."""
+    o = view.orientation
+    if not view.overlays_visible or o is None:
+        return []
+    return [box for *_, box in orientation_places(font, view.width(), view.height(), view.edge_labels(), o.assumed)]
 
 
 def paint_view_text(p: QPainter, view: FilmView) -> None:

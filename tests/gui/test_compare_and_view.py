@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 
 from osteo_desktop.core.film import Window
 from osteo_desktop.gui.layouts import view_state, window_state
@@ -263,3 +263,31 @@ def test_compare_fills_a_viewport_when_the_prior_arrives_later(qtbot, make_windo
         w.loader.load([prior])  # e.g. the rest of a folder, still loading when the first film is shown
     assert w.session.current_key == str(now)
     assert side.key == str(prior) and side.view.film is not None
+
+
+def test_measurement_labels_keep_clear_of_the_orientation_letters(qtbot, make_window, tmp_path):
+    from osteo_desktop.gui.tools.paint import label_origin
+    from osteo_desktop.gui.view_overlays import orientation_boxes, overlay_font
+
+    w = make_window(FakeScreener(), auto_screen=False)
+    _open(qtbot, w, [write_dicom(tmp_path / "k.dcm")])
+    v = w.view
+    font = overlay_font(v.font())
+    boxes = orientation_boxes(v, font)
+    assert len(boxes) == 4  # R, L, H, F (assumed: in brackets)
+    left = min(boxes, key=lambda b: b.left())
+    assert left.left() < 20 and abs(left.center().y() - v.height() / 2) < 20
+    # a short line just left of the letter: its label's first place (right of it) would cover the letter
+    mid = left.center().y()
+    shape = QRectF(-10.0, mid + 4, 14.0, 2.0)
+    at = (QPointF(shape.right(), mid + 4), QPointF(shape.left(), mid + 4))
+
+    def box(o: QPointF) -> QRectF:
+        return QRectF(o.x(), o.y() - 11, 80, 14)
+
+    free = label_origin(at, shape, 80.0, 14.0, 11.0, 1, v.width(), v.height())
+    kept_clear = label_origin(at, shape, 80.0, 14.0, 11.0, 1, v.width(), v.height(), boxes)
+    assert free is not None and box(free).intersects(left)
+    assert kept_clear is not None and not any(box(kept_clear).intersects(b) for b in boxes)
+    v.overlays_visible = False
+    assert orientation_boxes(v, font) == []

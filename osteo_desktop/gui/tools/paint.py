@@ -144,10 +144,12 @@ def _angle_arc(p: QPainter, m: Measurement, t: QTransform) -> None:
 
 def paint_measurements(p: QPainter, t: QTransform, items: Sequence[Measurement], lines: Callable[[Measurement], list[str]],
                        width: int, height: int, *, selected: int | None = None, live: Measurement | None = None,
-                       calibration: Measurement | None = None, handles: bool = False, scale: float = 1.0) -> None:
+                       calibration: Measurement | None = None, handles: bool = False, scale: float = 1.0,
+                       reserved: Sequence[QRectF] = ()) -> None:
     """Every measurement (and the calibration line, and the one being drawn) with its label; `lines(m)`
     gives a measurement's label (`core.measure.measurement_lines` on the film shown). `scale` thickens
-    the lines (a full-resolution export of a big film)."""
+    the lines (a full-resolution export of a big film). Labels keep clear of `reserved` (widget space:
+    the orientation letters) where they can."""
     p.save()
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     drawn: list[tuple[Measurement, QColor, bool]] = [(m, SELECTED_COLOUR if i == selected else MEASURE_COLOUR, i == selected)
@@ -156,7 +158,7 @@ def paint_measurements(p: QPainter, t: QTransform, items: Sequence[Measurement],
         drawn.append((calibration, CALIBRATION_COLOUR, False))
     if live is not None:
         drawn.append((live, MEASURE_COLOUR if live.kind is not Kind.CALIBRATION else CALIBRATION_COLOUR, True))
-    taken: list[QRectF] = []  # the labels drawn so far
+    taken: list[QRectF] = list(reserved)  # the labels drawn so far, and what they must not cover
     for m, colour, show_handles in drawn:
         p.setTransform(t)
         p.setBrush(Qt.BrushStyle.NoBrush)
