@@ -70,7 +70,8 @@ def outlined_text(p: QPainter, x: float, y: float, line: str, align_right: bool 
 
 
 def paint_corner(p: QPainter, width: int, height: int, lines: list[str], corner: str) -> None:
-    """Lines of text in one corner ("tl", "tr", "bl", "br"), elided at half the width."""
+    """Lines of text in one corner ("tl", "tr", "bl", "br"), elided short of the middle of the edge, where
+    the orientation letter stands."""
     fm = QFontMetrics(p.font())
     lh, m = fm.height(), 8
     lines = [ln for ln in lines if ln]
@@ -80,7 +81,8 @@ def paint_corner(p: QPainter, width: int, height: int, lines: list[str], corner:
         y0 = m + fm.ascent()
     else:
         y0 = height - m - fm.descent() - lh * (len(lines) - 1)
-    max_w = width / 2 - 2 * m
+    letter_half = QFontMetrics(_orientation_font(p.font())).horizontalAdvance("[M]") / 2
+    max_w = width / 2 - m - letter_half - 6
     for i, ln in enumerate(lines):
         outlined_text(p, x, y0 + i * lh, fm.elidedText(ln, Qt.TextElideMode.ElideRight, int(max_w)), right)
 
