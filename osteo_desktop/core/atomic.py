@@ -15,6 +15,45 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def _write_temp(target: Path, data: bytes) -> str:
+    """`data` in a new temporary file beside `target`, flushed to disk; returns its name (a failed
+    write, e.g. a full disk, leaves no temporary file behind)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        _remove_temp(tmp)
+        raise
+    return tmp
+
+
+def _place(tmp: str, target: Path, overwrite: bool) -> None:
+    """Put a finished temporary file at `target`; without `overwrite`, never over an existing file."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network/FAT file systems)
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.replace(tmp, target)
+
+
+def _remove_temp(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    except OSError:  # pragma: no cover
+        log.warning("could not remove temporary file %s", tmp)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
     """Write `data` to `path` atomically. Raises FileExistsError when `overwrite` is False and it exists."""
     target = Path(path)
@@ -24,30 +63,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: 
         target.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError as e:  # a file stands where the folder should be: not "target exists"
         raise NotADirectoryError(f"{target.parent} is a file, not a folder") from e
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = ""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise
-            except OSError:  # no hard links here (some network/FAT file systems)
-                if target.exists():
-                    raise FileExistsError(target) from None
-                os.replace(tmp, target)
+        tmp = _write_temp(target, data)
+        _place(tmp, target, overwrite)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        except OSError:  # pragma: no cover
-            log.warning("could not remove temporary file %s", tmp)
+        if tmp:
+            _remove_temp(tmp)
     return target
 
 
@@ -69,24 +91,9 @@ def atomic_write_group(files: dict[Path, bytes], *, overwrite: bool = False) -> 
         for target, data in files.items():
             if not overwrite and target.exists():
                 raise FileExistsError(target)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            temps[target] = tmp
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            temps[target] = _write_temp(target, data)
         for target, tmp in temps.items():
-            if overwrite:
-                os.replace(tmp, target)
-            else:
-                try:
-                    os.link(tmp, target)
-                except FileExistsError:
-                    raise
-                except OSError:  # no hard links on this file system
-                    if target.exists():
-                        raise FileExistsError(target) from None
-                    os.replace(tmp, target)
+            _place(tmp, target, overwrite)
             placed.append(target)
     except BaseException:
         if not overwrite:  # what this group created (an overwrite cannot be taken back)
@@ -98,10 +105,5 @@ def atomic_write_group(files: dict[Path, bytes], *, overwrite: bool = False) -> 
         raise
     finally:
         for tmp in temps.values():
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            except OSError:  # pragma: no cover
-                log.warning("could not remove temporary file %s", tmp)
+            _remove_temp(tmp)
     return placed
