@@ -40,18 +40,7 @@ class ResultRecorder:
 
     def exported(self, kind: str, path: Path, model: Any) -> None:
         """A report written: kind "pdf", or "dicom" (an SR or a secondary capture, told apart by SOP class)."""
-        study_uid = sop_uid = ""
-        if kind == "dicom":
-            from ..core.store import read_header
-
-            try:
-                h = read_header(path)
-                study_uid, sop_uid = h.study_uid, h.sop_uid
-                kind = "sr" if h.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88.") else "sc"
-            except ValueError:
-                pass
-        self.store.audit(f"export-{kind}", study_uid=study_uid, sop_uid=sop_uid, target=str(path), model=model,
-                         details={"source": SOURCE})
+        self.store.audit_export(path, kind=kind, model=model, details={"source": SOURCE})
 
     def close(self) -> None:
         self.store.close()

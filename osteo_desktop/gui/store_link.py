@@ -125,22 +125,10 @@ class StoreLink(QObject):
             return
         pred = self.w.session.result(self.w.session.current_key)
         model = getattr(pred, "model", None)
-        from ..core.store import read_header
-
         try:
             store = self._store()
             for p in written:
-                study_uid = sop_uid = ""
-                kind = "pdf" if p.suffix.lower() == ".pdf" else "dicom"
-                if kind == "dicom":
-                    try:
-                        h = read_header(p)
-                        study_uid, sop_uid = h.study_uid, h.sop_uid
-                        kind = "sr" if h.sop_class_uid.startswith("1.2.840.10008.5.1.4.1.1.88.") else "sc"
-                    except ValueError:
-                        pass
-                store.audit(f"export-{kind}", study_uid=study_uid, sop_uid=sop_uid, target=str(p), model=model,
-                            details={"source": SOURCE, "job": jid})
+                store.audit_export(p, model=model, details={"source": SOURCE, "job": jid})
         except OsteoError as e:
             self.w.post(WARNING, f"The export was written but not recorded in the local store's audit trail: {e}")
 

@@ -42,10 +42,13 @@ from .files import (
     inspect_instance,
     instance_relpath,
     part10_bytes,
+    read_header,
 )
 from .records import CONFLICT, DUPLICATE, STORED, AuditEntry, InstanceRow, ReconcileReport, ResultRow, StoredInstance
 
 log = logging.getLogger(__name__)
+
+SR_CLASS_PREFIX = "1.2.840.10008.5.1.4.1.1.88."  # every Structured Report storage SOP class
 
 #: SOP classes that are not pictures: structured reports and key objects, presentation states,
 #: encapsulated documents, raw data / spatial registrations
@@ -383,6 +386,22 @@ class LocalStore:
         with self._lock, self._translated(), transaction(self._db()) as db:
             return self._audit(db, action, study_uid=study_uid, sop_uid=sop_uid, target=target, model=model,
                                outcome=outcome, details=details)
+
+    def audit_export(self, path: Path, *, kind: str | None = None, model: Any = None,
+                     details: dict[str, Any] | None = None) -> int:
+        """Record a written report: "pdf", or "dicom" told apart by SOP class into an SR ("sr") or a
+        Secondary Capture ("sc"), with its study and SOP instance; `kind` defaults from the suffix."""
+        kind = kind or ("pdf" if path.suffix.lower() == ".pdf" else "dicom")
+        study_uid = sop_uid = ""
+        if kind == "dicom":
+            try:
+                h = read_header(path)
+                study_uid, sop_uid = h.study_uid, h.sop_uid
+                kind = "sr" if h.sop_class_uid.startswith(SR_CLASS_PREFIX) else "sc"
+            except ValueError:
+                pass
+        return self.audit(f"export-{kind}", study_uid=study_uid, sop_uid=sop_uid, target=str(path), model=model,
+                          details=details)
 
     @staticmethod
     def _audit(db: sqlite3.Connection, action: str, *, study_uid: str = "", sop_uid: str = "", target: str = "",
