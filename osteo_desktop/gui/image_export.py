@@ -21,10 +21,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +29,7 @@ from PySide6.QtWidgets import (
 from ..core.overlay import stamp
 from .film_view import FilmView
 from .imaging import qimage_to_rgb, rgb_qimage
+from .path_field import path_field
 from .tools.paint import paint_measurements
 
 log = logging.getLogger(__name__)
@@ -102,12 +100,7 @@ class ImageExportDialog(QDialog):
         self.setMinimumWidth(520)
         lay = QVBoxLayout(self)
         form = QFormLayout()
-        row = QHBoxLayout()
-        self.path_edit = QLineEdit(path)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row.addWidget(self.path_edit, 1)
-        row.addWidget(browse)
+        row, self.path_edit = path_field(path, self._browse)
         form.addRow("Save as:", row)
         self.measure_check = QCheckBox("Measurements")
         self.measure_check.setChecked(has_measurements)

@@ -30,10 +30,8 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLayout,
-    QLineEdit,
     QMessageBox,
     QPushButton,
     QVBoxLayout,
@@ -41,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.export_job import DICOM, PDF, ExportCancelled, ExportFilm, ExportJob, run_export
+from .path_field import path_field
 from .theme import MUTED, WARN
 
 __all__ = ["DICOM", "PDF", "ExportCancelled", "ExportFilm", "ExportJob", "run_export"]  # re-exported: moved to core
@@ -144,13 +143,8 @@ class PdfReportDialog(QDialog):
         self.summary.setTextFormat(Qt.TextFormat.PlainText)
         lay.addWidget(self.summary)
         form = QFormLayout()
-        row = QHBoxLayout()
-        self.path_edit = QLineEdit(str(Path(folder) / (anon_name if anonymize else name)))
+        row, self.path_edit = path_field(str(Path(folder) / (anon_name if anonymize else name)), self._browse)
         self.path_edit.setMinimumWidth(360)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row.addWidget(self.path_edit, 1)
-        row.addWidget(browse)
         form.addRow("Save as:", row)
         self.page_combo = QComboBox()
         self.page_combo.addItems(list(PAGE_SIZES))
@@ -238,12 +232,7 @@ class DicomExportDialog(QDialog):
         s.setTextFormat(Qt.TextFormat.PlainText)
         lay.addWidget(s)
         form = QFormLayout()
-        row = QHBoxLayout()
-        self.folder_edit = QLineEdit(folder)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row.addWidget(self.folder_edit, 1)
-        row.addWidget(browse)
+        row, self.folder_edit = path_field(folder, self._browse)
         form.addRow("Folder:", row)
         self.sr_check = QCheckBox("Structured report (TID 1500 SR): scores and decision, for PACS")
         self.sr_check.setChecked(sr)
