@@ -88,11 +88,12 @@ def stamp(rgb: np.ndarray, text: str = "NOT FOR DIAGNOSTIC USE") -> np.ndarray:
     m = int(8 * unit)
     left, right = m, max(m, w - m - tw)
     bottom, top = h - m, m + th + 6
-    grey = out.mean(axis=-1) if out.ndim == 3 else out.astype(np.float64)
 
-    def hidden(xy: tuple[int, int]) -> float:
+    def hidden(xy: tuple[int, int]) -> float:  # only the banner-sized patch is read (films can be big)
         x, y = xy
-        patch = grey[max(0, y - th - 6) : y + base, max(0, x - 4) : x + tw + 4]
+        patch = out[max(0, y - th - 6) : y + base, max(0, x - 4) : x + tw + 4].astype(np.float64)
+        if patch.ndim == 3:
+            patch = patch.mean(axis=-1)
         return round(float(patch.mean() + patch.std()), 1) if patch.size else 0.0
 
     candidates = [(left, bottom), (right, bottom), (left, top), (right, top)]
