@@ -33,6 +33,7 @@ from .pdf_style import (
     image_flowable,
     kv_table,
     numbered_canvas_class,
+    ruled_rows,
     safe_text,
     setup_fonts,
     styles,
@@ -163,8 +164,7 @@ class _Layout:
         return [Paragraph("Per-film results", st["h2"]), t]
 
     def model_section(self) -> list[Any]:
-        from reportlab.lib import colors
-        from reportlab.platypus import Paragraph, Table, TableStyle
+        from reportlab.platypus import Paragraph, Table
 
         st, m = self.st, self.c.model
         out: list[Any] = [Paragraph("Model", st["h2"]), kv_table(m.pairs, self.width, st)]
@@ -174,13 +174,7 @@ class _Layout:
             cells = [[Paragraph(escaped(c), st["label"] if i == 0 else st["small"]) for c in r] for i, r in enumerate(m.score_table)]
             widths = [0.11, 0.17, 0.22, 0.12, 0.12, 0.11, 0.15]
             t = Table(cells, colWidths=[w * self.width for w in widths], hAlign="LEFT", repeatRows=1)
-            t.setStyle(TableStyle([
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-                ("LEFTPADDING", (0, 0), (-1, -1), 3),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#DDDDDD")),
-            ]))
+            t.setStyle(ruled_rows())
             out += [t, Paragraph(escaped(m.score_note), st["muted"])]
             if m.guard_text:
                 out.append(Paragraph(escaped(m.guard_text), st["muted"]))
@@ -188,13 +182,7 @@ class _Layout:
             cells = [[Paragraph(escaped(c), st["label"] if i == 0 else st["base"]) for c in r] for i, r in enumerate(m.metric_table)]
             widths = [0.12, 0.16, 0.24, 0.16, 0.16, 0.16]
             t = Table(cells, colWidths=[w * self.width for w in widths], hAlign="LEFT")
-            t.setStyle(TableStyle([
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-                ("LEFTPADDING", (0, 0), (-1, -1), 3),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#DDDDDD")),
-            ]))
+            t.setStyle(ruled_rows())
             out.append(t)
             if m.metric_note:
                 out.append(Paragraph(escaped(m.metric_note), st["muted"]))

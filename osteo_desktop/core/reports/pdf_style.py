@@ -133,8 +133,7 @@ def styles() -> dict[str, Any]:
 
 def kv_table(pairs: Sequence[tuple[str, str]], width: float, st: dict[str, Any], columns: int = 2) -> Any:
     """Key/value pairs laid out in `columns` column pairs."""
-    from reportlab.lib import colors
-    from reportlab.platypus import Paragraph, Table, TableStyle
+    from reportlab.platypus import Paragraph, Table
 
     cells = [(Paragraph(escaped(k, MAX_VALUE_CHARS), st["label"]),
               Paragraph(escaped(v, MAX_VALUE_CHARS) if v else "—", st["base"])) for k, v in pairs]
@@ -148,14 +147,22 @@ def kv_table(pairs: Sequence[tuple[str, str]], width: float, st: dict[str, Any],
     key_w = min(95.0, width * 0.18 if columns == 2 else width * 0.3)
     val_w = width / columns - key_w
     t = Table(rows, colWidths=[key_w, val_w] * columns, hAlign="LEFT")
-    t.setStyle(TableStyle([
+    t.setStyle(ruled_rows())
+    return t
+
+
+def ruled_rows() -> Any:
+    """The report's plain table style: cells aligned at the top, tight padding, a light rule under every row."""
+    from reportlab.lib import colors
+    from reportlab.platypus import TableStyle
+
+    return TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
         ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#DDDDDD")),
-    ]))
-    return t
+    ])
 
 
 def boxed(flowables: list[Any], width: float, border: str, background: str | None = None, pad: float = 6) -> Any:
