@@ -101,6 +101,11 @@ class FilmIdentifiers:
     institution: str = ""
 
 
+def patient_key(ids: FilmIdentifiers, path: Path) -> str:
+    """Groups films by patient: the DICOM PatientID, else the file itself (a PNG is its own patient)."""
+    return ids.patient_id or f"file:{path}"
+
+
 @dataclass
 class Film:
     path: Path
@@ -141,7 +146,7 @@ class Film:
     @property
     def patient_key(self) -> str:
         """Groups films by patient: the DICOM PatientID, else the file itself (a PNG is its own patient)."""
-        return self.ids.patient_id or f"file:{self.path}"
+        return patient_key(self.ids, self.path)
 
     @property
     def display_name(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FilmLoadError, OsteoError
-from ..film import FilmIdentifiers
+from ..film import FilmIdentifiers, patient_key
 from .budget import DEFAULT_MAX_BYTES
 from .common import DICOM, RASTER_KINDS, RAW_DICOM, read_head, sniff
 
@@ -37,7 +37,7 @@ class FilmHeader:
     @property
     def patient_key(self) -> str:
         """Groups films by patient, as `Film.patient_key` does."""
-        return self.ids.patient_id or f"file:{self.path}"
+        return patient_key(self.ids, self.path)
 
     @property
     def display_name(self) -> str:
