@@ -43,7 +43,9 @@ class ClinicalPresenter:
 
     def show_film(self, film: Film) -> None:
         entered = self.w.session.clinical(film.patient_key)
-        self.w.results.clinical_form.show_values(clinical_from_film(film).override(entered), entered=entered is not None)
+        form = self.w.results.clinical_form
+        form.show_values(clinical_from_film(film).override(entered), entered=entered is not None)
+        form.setVisible(True)  # a result for a film not screened for what it shows hides it again
 
     def on_applied(self, age: str, sex: str, weight: str) -> None:
         lf = self.w.current

@@ -239,6 +239,7 @@ class ResultsPanel(QWidget):
         lay.addStretch(1)
         self.prediction: Any = None
         self.clear("No film open.")
+        self.clinical_form.setVisible(False)  # until a film is shown (ClinicalPresenter.show_film)
 
     def sizeHint(self) -> QSize:
         return QSize(330, 600)

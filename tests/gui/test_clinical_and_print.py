@@ -68,8 +68,10 @@ def test_values_from_the_file_are_shown_and_unchanged_fields_keep_their_source(q
     d.mkdir()
     path = write_dicom(d / "x.dcm", patient_id="P9", patient_name=NAME)
     w = make_window(FakeScreener())
+    assert not w.results.clinical_form.isVisibleTo(w.results)  # no film open: nothing to enter values for
     with qtbot.waitSignal(w.film_shown, timeout=15000):
         w.open_paths([path])
+    assert w.results.clinical_form.isVisibleTo(w.results)
     assert w.results.clinical_form.reset_button.isEnabled() is False
 
 
